@@ -1,0 +1,199 @@
+//! The daemon's configuration: strict serde structs (unknown keys are errors), defaults, and a
+//! `validate()` run once at start. The schema is a contract with operators: extend it, never rename.
+
+mod error;
+mod load;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+pub use error::ConfigError;
+pub use load::{from_file, from_str, DEFAULT_CONFIG, DEFAULT_CONFIG_NAME};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_listen")]
+    pub listen: Vec<Listen>,
+    /// host[:port] written in Via/Contact/Record-Route instead of the listening address (behind NAT).
+    #[serde(default)]
+    pub advertise: Option<String>,
+    #[serde(default)]
+    pub session_timer: SessionTimerConfig,
+    #[serde(default)]
+    pub trunks: Vec<Trunk>,
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    pub transport: Transport,
+    pub address: SocketAddr,
+}
+
+fn default_listen() -> Vec<Listen> {
+    let address: SocketAddr = "0.0.0.0:5060".parse().expect("literal address");
+    vec![Listen { transport: Transport::Udp, address }, Listen { transport: Transport::Tcp, address }]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PreferRefresher {
+    Uac,
+    Uas,
+}
+
+/// RFC 4028 settings for a leg. `enabled` is false when the block is absent (opt-in).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionTimerConfig {
+    pub enabled: bool,
+    /// Seconds; at least `min_se`. RFC 4028 §4 recommends 1800.
+    pub default_expires: u32,
+    /// Seconds; at least 90 (RFC 4028 §5).
+    pub min_se: u32,
+    pub prefer_refresher: PreferRefresher,
+    pub use_update: bool,
+}
+
+impl Default for SessionTimerConfig {
+    fn default() -> Self {
+        SessionTimerConfig {
+            enabled: false,
+            default_expires: 1800,
+            min_se: 90,
+            prefer_refresher: PreferRefresher::Uac,
+            use_update: false,
+        }
+    }
+}
+
+/// Any subset of the session_timer keys, laid over the global block for one trunk or route.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionTimerOverride {
+    pub enabled: Option<bool>,
+    pub default_expires: Option<u32>,
+    pub min_se: Option<u32>,
+    pub prefer_refresher: Option<PreferRefresher>,
+    pub use_update: Option<bool>,
+}
+
+impl SessionTimerOverride {
+    pub fn apply(&self, base: &SessionTimerConfig) -> SessionTimerConfig {
+        SessionTimerConfig {
+            enabled: self.enabled.unwrap_or(base.enabled),
+            default_expires: self.default_expires.unwrap_or(base.default_expires),
+            min_se: self.min_se.unwrap_or(base.min_se),
+            prefer_refresher: self.prefer_refresher.unwrap_or(base.prefer_refresher),
+            use_update: self.use_update.unwrap_or(base.use_update),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trunk {
+    pub name: String,
+    /// Where calls to the trunk go, e.g. `sip:example.sip.signalwire.com;transport=tcp`.
+    pub uri: String,
+    /// Source addresses the trunk sends from.
+    #[serde(default)]
+    pub inbound_from: Vec<IpNet>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Name of an environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default)]
+    pub session_timer: Option<SessionTimerOverride>,
+    #[serde(default)]
+    pub headers: HeaderPolicy,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderPolicy {
+    /// Header names (or `X-*` style prefixes) copied from one leg to the other.
+    #[serde(default)]
+    pub pass: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub name: String,
+    pub from: RouteFrom,
+    /// A regular expression the Request-URI user must match (whole match).
+    #[serde(default)]
+    pub user: Option<String>,
+    pub to: RouteTo,
+    /// Session-timer policy for the leg this route creates (e.g. `{ enabled: false }` for a backend).
+    #[serde(default)]
+    pub session_timer: Option<SessionTimerOverride>,
+}
+
+/// Who may use a route: exactly one of `source` (CIDR of the packet's source address) or `trunk` (a
+/// trunk's `inbound_from` list). `validate()` enforces the "exactly one".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteFrom {
+    #[serde(default)]
+    pub source: Option<IpNet>,
+    #[serde(default)]
+    pub trunk: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum RouteTo {
+    Uri(String),
+    Trunk {
+        trunk: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Concurrent calls; beyond it a new INVITE gets 503.
+    pub max_calls: usize,
+    /// Seconds a TCP connection may stay silent before it is closed.
+    pub tcp_idle_timeout: u64,
+    /// Open TCP connections at most (inbound and outbound together).
+    pub max_tcp_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_calls: 100_000, tcp_idle_timeout: 600, max_tcp_connections: 10_000 }
+    }
+}

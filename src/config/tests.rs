@@ -1,0 +1,114 @@
+//! Every shipped file loads; each validation rule names its key; unknown keys are refused.
+
+use std::path::Path;
+
+use super::*;
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    from_str(text, "test.yaml")
+}
+
+#[test]
+fn every_shipped_config_file_loads() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("config/ exists") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            from_file(&path).unwrap_or_else(|e| panic!("{e}"));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 1, "no config files found in {}", dir.display());
+}
+
+#[test]
+fn embedded_default_is_the_shipped_file() {
+    let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sst-b2bua.yaml"))
+        .expect("shipped config");
+    assert_eq!(DEFAULT_CONFIG, shipped);
+    let config = load(DEFAULT_CONFIG).expect("default config is valid");
+    assert!(config.session_timer.enabled);
+    assert_eq!(config.listen.len(), 2);
+}
+
+#[test]
+fn absent_blocks_take_their_defaults() {
+    let config = load("routes: []\n").expect("valid");
+    assert_eq!(config.listen, default_listen());
+    assert_eq!(config.session_timer, SessionTimerConfig::default());
+    assert!(!config.session_timer.enabled, "timers are opt-in when the block is absent");
+    assert_eq!(config.session_timer.default_expires, 1800);
+    assert_eq!(config.session_timer.min_se, 90);
+}
+
+#[test]
+fn min_se_below_90_names_key_and_rfc() {
+    let err = load("session_timer: { min_se: 60 }\n").unwrap_err();
+    assert_eq!(err.key, "session_timer.min_se");
+    assert_eq!(err.to_string(), "test.yaml: session_timer.min_se must be at least 90 (RFC 4028 §5)");
+}
+
+#[test]
+fn default_expires_below_min_se_is_refused() {
+    let err = load("session_timer: { min_se: 120, default_expires: 100 }\n").unwrap_err();
+    assert_eq!(err.key, "session_timer.default_expires");
+}
+
+#[test]
+fn unknown_keys_are_refused_at_every_level() {
+    let cases = [
+        ("bogus: 1\n", "bogus"),
+        ("session_timer: { enable: true }\n", "session_timer.enable"),
+        ("listen: [{ transport: udp, address: 127.0.0.1:5060, extra: 1 }]\n", "listen[0].extra"),
+        ("routes: [{ name: a, from: { source: 10.0.0.0/8 }, to: 'sip:a', colour: red }]\n", "routes[0].colour"),
+    ];
+    for (text, key) in cases {
+        let err = load(text).unwrap_err();
+        assert_eq!(err.key, key, "{text}");
+        assert!(err.reason.contains("unknown field"), "{text}: {err}");
+    }
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    let cases = [
+        ("listen: [{ transport: sctp, address: 127.0.0.1:5060 }]\n", "listen[0].transport"),
+        ("listen: [{ transport: udp, address: nowhere }]\n", "listen[0].address"),
+        ("session_timer: { prefer_refresher: both }\n", "session_timer.prefer_refresher"),
+        ("session_timer: { min_se: -5 }\n", "session_timer.min_se"),
+        ("routes: [{ name: a, from: { source: 10.0.0.0/33 }, to: 'sip:a' }]\n", "routes[0].from.source"),
+        ("routes: [{ name: a, from: { source: 10.0.0.0/8 }, to: 'http://x' }]\n", "routes[0].to"),
+        ("routes: [{ name: a, from: { trunk: nope }, to: 'sip:a' }]\n", "routes[0].from.trunk"),
+        ("routes: [{ name: a, from: {}, to: 'sip:a' }]\n", "routes[0].from"),
+        ("routes: [{ name: a, from: { source: 10.0.0.0/8 }, to: { trunk: nope } }]\n", "routes[0].to.trunk"),
+        ("advertise: 'bad host:port:x'\n", "advertise"),
+        ("listen: []\n", "listen"),
+        ("trunks: [{ name: t, uri: 'sip:t.example.com', password: x }]\n", "trunks[0].username"),
+        ("trunks: [{ name: t, uri: 'sip:t', session_timer: { min_se: 10 } }]\n", "trunks[0].session_timer.min_se"),
+    ];
+    for (text, key) in cases {
+        let err = load(text).unwrap_err();
+        assert_eq!(err.key, key, "{text}: {err}");
+        assert!(err.to_string().starts_with("test.yaml: "), "{err}");
+    }
+}
+
+#[test]
+fn trunk_and_route_overrides_lay_over_the_global_block() {
+    let config = load(
+        "session_timer: { enabled: true, default_expires: 1800 }\n\
+         trunks: [{ name: sw, uri: 'sip:sw.example.com;transport=tcp', inbound_from: [203.0.113.0/24],\n\
+                    session_timer: { default_expires: 600 } }]\n\
+         routes:\n\
+           - { name: out, from: { source: 10.0.0.0/8 }, to: { trunk: sw } }\n\
+           - { name: in, from: { trunk: sw }, to: 'sip:10.0.0.5:5080', session_timer: { enabled: false } }\n",
+    )
+    .expect("valid");
+    let trunk = config.trunks[0].session_timer.as_ref().expect("override").apply(&config.session_timer);
+    assert_eq!(trunk.default_expires, 600);
+    assert!(trunk.enabled);
+    let backend = config.routes[1].session_timer.as_ref().expect("override").apply(&config.session_timer);
+    assert!(!backend.enabled);
+    assert_eq!(config.routes[0].to, RouteTo::Trunk { trunk: "sw".into() });
+}

@@ -1,0 +1,107 @@
+//! The checks serde cannot express, run once at start: each failure names its key path and reason.
+
+use std::collections::HashSet;
+
+use super::{Config, RouteFrom, RouteTo, SessionTimerConfig, SessionTimerOverride};
+use crate::sip::{HostPort, Uri};
+
+type Invalid = (String, String);
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Invalid {
+    (key.into(), reason.into())
+}
+
+impl Config {
+    /// Returns the first problem as (key path, reason).
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.listen.is_empty() {
+            return Err(invalid("listen", "must name at least one transport and address"));
+        }
+        let mut seen = HashSet::new();
+        for (i, l) in self.listen.iter().enumerate() {
+            if !seen.insert((l.transport, l.address)) {
+                return Err(invalid(format!("listen[{i}]"), "repeats an earlier transport and address"));
+            }
+        }
+        if let Some(adv) = &self.advertise {
+            if HostPort::parse(adv).is_none() {
+                return Err(invalid("advertise", format!("must be host[:port], not `{adv}`")));
+            }
+        }
+        check_timer("session_timer", &self.session_timer)?;
+        if self.limits.max_calls == 0 {
+            return Err(invalid("limits.max_calls", "must be at least 1"));
+        }
+        if self.limits.tcp_idle_timeout == 0 {
+            return Err(invalid("limits.tcp_idle_timeout", "must be at least 1 second"));
+        }
+        let mut names = HashSet::new();
+        for (i, trunk) in self.trunks.iter().enumerate() {
+            let key = format!("trunks[{i}]");
+            if trunk.name.is_empty() || !names.insert(trunk.name.as_str()) {
+                return Err(invalid(format!("{key}.name"), "must be a unique non-empty name"));
+            }
+            check_uri(&format!("{key}.uri"), &trunk.uri)?;
+            if trunk.password.is_some() && trunk.password_env.is_some() {
+                return Err(invalid(format!("{key}.password_env"), "cannot be given together with password"));
+            }
+            if (trunk.password.is_some() || trunk.password_env.is_some()) && trunk.username.is_none() {
+                return Err(invalid(format!("{key}.username"), "is required when a password is set"));
+            }
+            if let Some(o) = &trunk.session_timer {
+                check_override(&format!("{key}.session_timer"), o, &self.session_timer)?;
+            }
+        }
+        let mut route_names = HashSet::new();
+        for (i, route) in self.routes.iter().enumerate() {
+            let key = format!("routes[{i}]");
+            if route.name.is_empty() || !route_names.insert(route.name.as_str()) {
+                return Err(invalid(format!("{key}.name"), "must be a unique non-empty name"));
+            }
+            match &route.from {
+                RouteFrom { source: Some(_), trunk: None } => {}
+                RouteFrom { source: None, trunk: Some(t) } if !names.contains(t.as_str()) => {
+                    return Err(invalid(format!("{key}.from.trunk"), format!("names unknown trunk `{t}`")));
+                }
+                RouteFrom { source: None, trunk: Some(_) } => {}
+                _ => return Err(invalid(format!("{key}.from"), "must give exactly one of source or trunk")),
+            }
+            match &route.to {
+                RouteTo::Uri(uri) => check_uri(&format!("{key}.to"), uri)?,
+                RouteTo::Trunk { trunk } if !names.contains(trunk.as_str()) => {
+                    return Err(invalid(format!("{key}.to.trunk"), format!("names unknown trunk `{trunk}`")));
+                }
+                RouteTo::Trunk { .. } => {}
+            }
+            if let Some(o) = &route.session_timer {
+                check_override(&format!("{key}.session_timer"), o, &self.session_timer)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_uri(key: &str, text: &str) -> Result<(), Invalid> {
+    match Uri::parse(text) {
+        Some(Uri::Sip(_)) => Ok(()),
+        _ => Err(invalid(key, format!("must be a sip: or sips: URI, not `{text}`"))),
+    }
+}
+
+fn check_override(key: &str, o: &SessionTimerOverride, base: &SessionTimerConfig) -> Result<(), Invalid> {
+    check_timer(key, &o.apply(base))
+}
+
+/// RFC 4028 §5: nothing below 90 s anywhere; the interval we ask for is at least our Min-SE.
+fn check_timer(key: &str, t: &SessionTimerConfig) -> Result<(), Invalid> {
+    if t.min_se < 90 {
+        return Err(invalid(format!("{key}.min_se"), "must be at least 90 (RFC 4028 §5)"));
+    }
+    if t.default_expires < t.min_se {
+        return Err(invalid(
+            format!("{key}.default_expires"),
+            format!("must be at least min_se ({}) (RFC 4028 §4)", t.min_se),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! sst-b2bua: a SIP back-to-back user agent whose headline job is RFC 4028 session timers.
+//!
+//! ```text
+//!  UDP socket task ─┐                          ┌─ call task #1 ── drives proto::Call { leg A, leg B }
+//!  TCP accept task ─┼─► dispatcher ──► call index (DashMap<LegKey, CallHandle>)
+//!  TCP conn tasks ──┘   (proto::endpoint)      └─ call task #n
+//!         ▲                                                   │ Output::Send
+//!         └──────────── net::Outbound (UDP send / TCP pool) ◄──┘
+//! ```
+//!
+//! Three tiers: `sip` (words: parse, build), `proto` (decisions: sans-IO state machines that take `now`
+//! and return messages and deadlines), and `net`/`actor` (effects: sockets, tasks, the clock).
+
+pub mod config;
+pub mod proto;
+pub mod sip;

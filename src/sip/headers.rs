@@ -1,0 +1,255 @@
+//! Header names (long and compact forms, RFC 3261 §7.3.3, RFC 4028 §4 `x`) and the ordered header list.
+//!
+//! Values are kept as text exactly as received (after unfolding); typed views live in their own files.
+
+use std::fmt;
+
+/// A header name, normalised: compact forms are expanded and known names get their canonical spelling.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HeaderName(Name);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Name {
+    Known(&'static str),
+    Other(Box<str>),
+}
+
+/// Canonical names, with their compact form where one exists (RFC 3261 §20, RFC 3262, RFC 3515, RFC 4028).
+const KNOWN: &[(&str, Option<char>)] = &[
+    ("Via", Some('v')),
+    ("From", Some('f')),
+    ("To", Some('t')),
+    ("Call-ID", Some('i')),
+    ("CSeq", None),
+    ("Contact", Some('m')),
+    ("Content-Length", Some('l')),
+    ("Content-Type", Some('c')),
+    ("Content-Encoding", Some('e')),
+    ("Supported", Some('k')),
+    ("Subject", Some('s')),
+    ("Session-Expires", Some('x')),
+    ("Refer-To", Some('r')),
+    ("Referred-By", Some('b')),
+    ("Event", Some('o')),
+    ("Allow-Events", Some('u')),
+    ("Min-SE", None),
+    ("Max-Forwards", None),
+    ("Route", None),
+    ("Record-Route", None),
+    ("Require", None),
+    ("Proxy-Require", None),
+    ("Unsupported", None),
+    ("Allow", None),
+    ("Accept", None),
+    ("Retry-After", None),
+    ("Reason", None),
+    ("Warning", None),
+    ("User-Agent", None),
+    ("Server", None),
+    ("Expires", None),
+    ("WWW-Authenticate", None),
+    ("Proxy-Authenticate", None),
+    ("Authorization", None),
+    ("Proxy-Authorization", None),
+];
+
+impl HeaderName {
+    pub const VIA: HeaderName = HeaderName(Name::Known("Via"));
+    pub const FROM: HeaderName = HeaderName(Name::Known("From"));
+    pub const TO: HeaderName = HeaderName(Name::Known("To"));
+    pub const CALL_ID: HeaderName = HeaderName(Name::Known("Call-ID"));
+    pub const CSEQ: HeaderName = HeaderName(Name::Known("CSeq"));
+    pub const CONTACT: HeaderName = HeaderName(Name::Known("Contact"));
+    pub const CONTENT_LENGTH: HeaderName = HeaderName(Name::Known("Content-Length"));
+    pub const CONTENT_TYPE: HeaderName = HeaderName(Name::Known("Content-Type"));
+    pub const SUPPORTED: HeaderName = HeaderName(Name::Known("Supported"));
+    pub const SESSION_EXPIRES: HeaderName = HeaderName(Name::Known("Session-Expires"));
+    pub const MIN_SE: HeaderName = HeaderName(Name::Known("Min-SE"));
+    pub const MAX_FORWARDS: HeaderName = HeaderName(Name::Known("Max-Forwards"));
+    pub const ROUTE: HeaderName = HeaderName(Name::Known("Route"));
+    pub const RECORD_ROUTE: HeaderName = HeaderName(Name::Known("Record-Route"));
+    pub const REQUIRE: HeaderName = HeaderName(Name::Known("Require"));
+    pub const PROXY_REQUIRE: HeaderName = HeaderName(Name::Known("Proxy-Require"));
+    pub const UNSUPPORTED: HeaderName = HeaderName(Name::Known("Unsupported"));
+    pub const ALLOW: HeaderName = HeaderName(Name::Known("Allow"));
+    pub const ACCEPT: HeaderName = HeaderName(Name::Known("Accept"));
+    pub const RETRY_AFTER: HeaderName = HeaderName(Name::Known("Retry-After"));
+    pub const REASON: HeaderName = HeaderName(Name::Known("Reason"));
+    pub const WARNING: HeaderName = HeaderName(Name::Known("Warning"));
+    pub const SERVER: HeaderName = HeaderName(Name::Known("Server"));
+    pub const USER_AGENT: HeaderName = HeaderName(Name::Known("User-Agent"));
+    pub const WWW_AUTHENTICATE: HeaderName = HeaderName(Name::Known("WWW-Authenticate"));
+    pub const PROXY_AUTHENTICATE: HeaderName = HeaderName(Name::Known("Proxy-Authenticate"));
+    pub const AUTHORIZATION: HeaderName = HeaderName(Name::Known("Authorization"));
+    pub const PROXY_AUTHORIZATION: HeaderName = HeaderName(Name::Known("Proxy-Authorization"));
+
+    /// Normalises a name as it appears on the wire: case-insensitive, compact forms expanded.
+    pub fn new(raw: &str) -> HeaderName {
+        let mut chars = raw.chars();
+        if let (Some(c), None) = (chars.next(), chars.next()) {
+            let c = c.to_ascii_lowercase();
+            if let Some((name, _)) = KNOWN.iter().find(|(_, compact)| *compact == Some(c)) {
+                return HeaderName(Name::Known(name));
+            }
+        }
+        match KNOWN.iter().find(|(name, _)| name.eq_ignore_ascii_case(raw)) {
+            Some((name, _)) => HeaderName(Name::Known(name)),
+            None => HeaderName(Name::Other(raw.into())),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Name::Known(s) => s,
+            Name::Other(s) => s,
+        }
+    }
+
+    /// Compares with a name in any spelling (`"x"`, `"session-expires"`).
+    pub fn is(&self, raw: &str) -> bool {
+        *self == HeaderName::new(raw)
+    }
+}
+
+impl fmt::Display for HeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Header names whose values may be joined by commas on one line (RFC 3261 §7.3.1) and that we split so
+/// that each entry is one value: Via, Route, Record-Route, Contact, and the option-tag lists.
+fn is_list(name: &HeaderName) -> bool {
+    [
+        HeaderName::VIA,
+        HeaderName::ROUTE,
+        HeaderName::RECORD_ROUTE,
+        HeaderName::CONTACT,
+        HeaderName::SUPPORTED,
+        HeaderName::REQUIRE,
+        HeaderName::PROXY_REQUIRE,
+        HeaderName::UNSUPPORTED,
+        HeaderName::ALLOW,
+    ]
+    .contains(name)
+}
+
+/// The ordered header list of one message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Headers {
+    list: Vec<(HeaderName, String)>,
+}
+
+impl Headers {
+    pub fn new() -> Headers {
+        Headers::default()
+    }
+
+    /// Adds a header as received; list headers joined by commas become one entry per element.
+    pub fn push_raw(&mut self, name: HeaderName, value: &str) {
+        if is_list(&name) && value.contains(',') {
+            for part in split_list(value) {
+                self.list.push((name.clone(), part.to_owned()));
+            }
+        } else {
+            self.list.push((name, value.trim().to_owned()));
+        }
+    }
+
+    /// Appends one header value (no splitting).
+    pub fn push(&mut self, name: HeaderName, value: impl Into<String>) {
+        self.list.push((name, value.into()));
+    }
+
+    /// Inserts a header value before every other one of the same list (a new top Via, say).
+    pub fn push_front(&mut self, name: HeaderName, value: impl Into<String>) {
+        self.list.insert(0, (name, value.into()));
+    }
+
+    /// Replaces every value of `name` with one value.
+    pub fn set(&mut self, name: HeaderName, value: impl Into<String>) {
+        let value = value.into();
+        match self.list.iter().position(|(n, _)| *n == name) {
+            Some(pos) => {
+                self.list[pos].1 = value;
+                let mut seen = false;
+                self.list.retain(|(n, _)| {
+                    if *n != name {
+                        return true;
+                    }
+                    let keep = !seen;
+                    seen = true;
+                    keep
+                });
+            }
+            None => self.list.push((name, value)),
+        }
+    }
+
+    pub fn remove(&mut self, name: &HeaderName) {
+        self.list.retain(|(n, _)| n != name);
+    }
+
+    /// Removes the first value of `name` (the top Via when a response goes back down).
+    pub fn remove_first(&mut self, name: &HeaderName) -> Option<String> {
+        let pos = self.list.iter().position(|(n, _)| n == name)?;
+        Some(self.list.remove(pos).1)
+    }
+
+    pub fn get(&self, name: &HeaderName) -> Option<&str> {
+        self.list.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn get_all<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a str> + 'a {
+        self.list.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn count(&self, name: &HeaderName) -> usize {
+        self.get_all(name).count()
+    }
+
+    pub fn contains(&self, name: &HeaderName) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Whether an option-tag list (Supported, Require, Allow...) names `token`, case-insensitively.
+    pub fn has_token(&self, name: &HeaderName, token: &str) -> bool {
+        self.get_all(name)
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&HeaderName, &str)> {
+        self.list.iter().map(|(n, v)| (n, v.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+/// Splits a comma-joined header value, leaving commas inside quotes and `<...>` alone.
+pub fn split_list(value: &str) -> impl Iterator<Item = &str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted, mut angle, mut escaped) = (0, false, false, false);
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' if !quoted && !angle => {
+                parts.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&value[start..]);
+    parts.into_iter().map(str::trim).filter(|p| !p.is_empty())
+}

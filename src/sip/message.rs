@@ -1,0 +1,173 @@
+//! SIP requests and responses (RFC 3261 §7): the start line, the ordered headers, the body bytes; typed
+//! views of the headers every layer needs, and serialisation with a Content-Length we compute ourselves.
+
+use std::fmt::Write as _;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::headers::{HeaderName, Headers};
+use super::method::Method;
+use super::name_addr::NameAddr;
+use super::reason::reason_phrase;
+use super::uri::Uri;
+use super::via::Via;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CSeq {
+    pub seq: u32,
+    pub method: Method,
+}
+
+impl CSeq {
+    pub fn parse(text: &str) -> Option<CSeq> {
+        let mut parts = text.split_whitespace();
+        let seq = parts.next()?;
+        if !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // RFC 3261 §8.1.1.5: the sequence number must be less than 2**31.
+        let seq: u32 = seq.parse().ok().filter(|s| *s < 1 << 31)?;
+        let method = Method::parse(parts.next()?)?;
+        parts.next().is_none().then_some(CSeq { seq, method })
+    }
+}
+
+impl std::fmt::Display for CSeq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.seq, self.method)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub method: Method,
+    pub uri: Uri,
+    pub headers: Headers,
+    pub body: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub reason: String,
+    pub headers: Headers,
+    pub body: Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    Request(Request),
+    Response(Response),
+}
+
+/// Typed access to the headers that identify a transaction and a dialog. The parser guarantees they are
+/// present and well formed on every message it returns, so `None` only shows up on hand-built messages.
+pub trait SipHeaders {
+    fn headers(&self) -> &Headers;
+    fn headers_mut(&mut self) -> &mut Headers;
+
+    fn call_id(&self) -> Option<&str> {
+        self.headers().get(&HeaderName::CALL_ID)
+    }
+    fn cseq(&self) -> Option<CSeq> {
+        CSeq::parse(self.headers().get(&HeaderName::CSEQ)?)
+    }
+    fn from_hdr(&self) -> Option<NameAddr> {
+        NameAddr::parse(self.headers().get(&HeaderName::FROM)?)
+    }
+    fn to_hdr(&self) -> Option<NameAddr> {
+        NameAddr::parse(self.headers().get(&HeaderName::TO)?)
+    }
+    fn top_via(&self) -> Option<Via> {
+        Via::parse(self.headers().get(&HeaderName::VIA)?)
+    }
+    fn vias(&self) -> Vec<Via> {
+        self.headers().get_all(&HeaderName::VIA).filter_map(Via::parse).collect()
+    }
+}
+
+impl SipHeaders for Request {
+    fn headers(&self) -> &Headers {
+        &self.headers
+    }
+    fn headers_mut(&mut self) -> &mut Headers {
+        &mut self.headers
+    }
+}
+
+impl SipHeaders for Response {
+    fn headers(&self) -> &Headers {
+        &self.headers
+    }
+    fn headers_mut(&mut self) -> &mut Headers {
+        &mut self.headers
+    }
+}
+
+impl Request {
+    pub fn new(method: Method, uri: Uri) -> Request {
+        Request { method, uri, headers: Headers::new(), body: Bytes::new() }
+    }
+
+    /// The transaction branch of the top Via (RFC 3261 §17.2.3).
+    pub fn branch(&self) -> Option<String> {
+        self.top_via()?.branch().map(str::to_owned)
+    }
+
+    pub fn to_bytes(&self) -> Bytes {
+        let mut head = String::with_capacity(256 + self.headers.len() * 48);
+        let _ = write!(head, "{} {} SIP/2.0\r\n", self.method, self.uri);
+        serialise(head, &self.headers, &self.body)
+    }
+}
+
+impl Response {
+    /// A response with the standard reason phrase for `status` (RFC 3261 §21).
+    pub fn new(status: u16) -> Response {
+        Response {
+            status,
+            reason: reason_phrase(status).to_owned(),
+            headers: Headers::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    pub fn to_bytes(&self) -> Bytes {
+        let mut head = String::with_capacity(256 + self.headers.len() * 48);
+        let _ = write!(head, "SIP/2.0 {} {}\r\n", self.status, self.reason);
+        serialise(head, &self.headers, &self.body)
+    }
+
+    pub fn is_provisional(&self) -> bool {
+        self.status < 200
+    }
+}
+
+impl Message {
+    pub fn to_bytes(&self) -> Bytes {
+        match self {
+            Message::Request(r) => r.to_bytes(),
+            Message::Response(r) => r.to_bytes(),
+        }
+    }
+
+    pub fn headers(&self) -> &Headers {
+        match self {
+            Message::Request(r) => &r.headers,
+            Message::Response(r) => &r.headers,
+        }
+    }
+}
+
+fn serialise(mut head: String, headers: &Headers, body: &Bytes) -> Bytes {
+    for (name, value) in headers.iter() {
+        if *name != HeaderName::CONTENT_LENGTH {
+            let _ = write!(head, "{name}: {value}\r\n");
+        }
+    }
+    let _ = write!(head, "Content-Length: {}\r\n\r\n", body.len());
+    let mut out = BytesMut::with_capacity(head.len() + body.len());
+    out.put_slice(head.as_bytes());
+    out.put_slice(body);
+    out.freeze()
+}

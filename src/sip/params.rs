@@ -1,0 +1,93 @@
+//! Generic `;name[=value]` header parameters (RFC 3261 §25.1 `generic-param`), order kept.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params(Vec<(String, Option<String>)>);
+
+impl Params {
+    /// `Some(None)` for a flag parameter, `Some(Some(v))` for a valued one; names are case-insensitive.
+    pub fn get(&self, name: &str) -> Option<Option<&str>> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_deref())
+    }
+
+    pub fn set(&mut self, name: &str, value: Option<&str>) {
+        let value = value.map(str::to_owned);
+        match self.0.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            Some(entry) => entry.1 = value,
+            None => self.0.push((name.to_owned(), value)),
+        }
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_deref()))
+    }
+}
+
+impl fmt::Display for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (name, value) in &self.0 {
+            match value {
+                Some(v) => write!(f, ";{name}={v}")?,
+                None => write!(f, ";{name}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~[]:".contains(&b))
+}
+
+/// Parses `;a=b;c;d="quoted"`. Returns `None` when a name is not a token or a quote is unbalanced.
+pub fn parse_params(text: &str) -> Option<Params> {
+    let mut params = Params::default();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        rest = rest.strip_prefix(';')?.trim_start();
+        let end = param_end(rest)?;
+        let (item, tail) = rest.split_at(end);
+        rest = tail.trim_start();
+        let (name, value) = match item.split_once('=') {
+            Some((n, v)) => (n.trim(), Some(v.trim())),
+            None => (item.trim(), None),
+        };
+        if !is_token(name) {
+            return None;
+        }
+        if let Some(v) = value {
+            let quoted = v.starts_with('"');
+            if v.is_empty() || (quoted && (v.len() < 2 || !v.ends_with('"'))) || (!quoted && !is_token(v)) {
+                return None;
+            }
+        }
+        params.0.push((name.to_owned(), value.map(str::to_owned)));
+    }
+    Some(params)
+}
+
+/// Byte offset where the current parameter ends (the next `;` outside quotes, or the end).
+fn param_end(text: &str) -> Option<usize> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ';' if !quoted => return Some(i),
+            _ => {}
+        }
+    }
+    (!quoted).then_some(text.len())
+}

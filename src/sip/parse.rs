@@ -1,0 +1,250 @@
+//! Bytes → [`Message`] (RFC 3261 §7, §18.3, §25): start line, unfolding of continuation lines, compact
+//! names, comma-joined lists, Content-Length against the bytes present, and the checks a message needs before
+//! any layer may trust it. A request that fails keeps what is needed to address a 400 (or 505) to it.
+
+use bytes::Bytes;
+
+use super::framing::{content_length, head_end, MAX_MESSAGE};
+use super::headers::{HeaderName, Headers};
+use super::message::{CSeq, Message, Request, Response};
+use super::method::{is_token, Method};
+use super::name_addr::NameAddr;
+use super::session_expires::{parse_min_se, SessionExpires};
+use super::uri::Uri;
+use super::via::Via;
+
+/// More header lines than this and the message is refused before any header is parsed.
+pub const MAX_HEADERS: usize = 256;
+/// The longest header line (after unfolding) we accept.
+pub const MAX_LINE: usize = 16 * 1024;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseError {
+    /// What was wrong, for the log and the Warning header.
+    pub reason: String,
+    /// The status to answer with when the message was a request we can address (400, 505, 413).
+    pub status: u16,
+    /// Via, From, To, Call-ID and CSeq of a request, when all could be read: enough for a response.
+    pub echo: Option<Headers>,
+}
+
+fn fail(reason: impl Into<String>) -> ParseError {
+    ParseError { reason: reason.into(), status: 400, echo: None }
+}
+
+/// Parses one whole message. On a datagram the body is cut to Content-Length and a shorter body is an
+/// error (RFC 3261 §18.3); on a stream the framer already cut the bytes to the message.
+pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
+    if bytes.len() > MAX_MESSAGE {
+        return Err(ParseError { status: 413, ..fail("message too large") });
+    }
+    let start = bytes.iter().take_while(|b| matches!(b, b'\r' | b'\n')).count();
+    let bytes = &bytes[start..];
+    let head_len = head_end(bytes).ok_or_else(|| fail("no blank line ends the header section"))?;
+    let head = &bytes[..head_len];
+    if head.contains(&0) {
+        return Err(fail("NUL byte in the header section"));
+    }
+    let head = std::str::from_utf8(head).map_err(|_| fail("header section is not UTF-8"))?;
+    let lines = unfold(head)?;
+    let (start_line, header_lines) = lines.split_first().ok_or_else(|| fail("empty message"))?;
+
+    let mut headers = Headers::new();
+    for line in header_lines {
+        let (name, value) = split_header(line)?;
+        headers.push_raw(HeaderName::new(name), value);
+    }
+    let body = body_of(bytes, head_len, head.as_bytes())?;
+
+    if let Some(rest) = start_line.strip_prefix("SIP/") {
+        let response = parse_status_line(rest, headers, body)?;
+        check_common(&response.headers, None)?;
+        return Ok(Message::Response(response));
+    }
+    let request = parse_request_line(start_line, headers, body)?;
+    check_request(&request).map_err(|mut e| {
+        e.echo = echo_headers(&request.headers);
+        e
+    })?;
+    Ok(Message::Request(request))
+}
+
+/// Splits the head into logical lines, joining continuation lines (RFC 3261 §7.3.1: LWS folding).
+fn unfold(head: &str) -> Result<Vec<String>, ParseError> {
+    let mut lines: Vec<String> = Vec::new();
+    for raw in head.split('\n') {
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        if raw.is_empty() {
+            continue;
+        }
+        if raw.starts_with([' ', '\t']) {
+            let count = lines.len();
+            match lines.last_mut() {
+                Some(prev) if count > 1 => {
+                    prev.push(' ');
+                    prev.push_str(raw.trim_start());
+                }
+                _ => return Err(fail("continuation line without a header to continue")),
+            }
+        } else {
+            if lines.len() > MAX_HEADERS {
+                return Err(fail(format!("more than {MAX_HEADERS} header lines")));
+            }
+            lines.push(raw.to_owned());
+        }
+        if lines.last().is_some_and(|l| l.len() > MAX_LINE) {
+            return Err(fail(format!("header line longer than {MAX_LINE} bytes")));
+        }
+    }
+    Ok(lines)
+}
+
+/// `name HCOLON value` with HCOLON = *(SP / HTAB) ":" SWS.
+fn split_header(line: &str) -> Result<(&str, &str), ParseError> {
+    let colon = line.find(':').ok_or_else(|| fail(format!("header line without a colon: {line:.40}")))?;
+    let name = line[..colon].trim_end_matches([' ', '\t']);
+    if !is_token(name) {
+        return Err(fail(format!("invalid header name `{name:.40}`")));
+    }
+    Ok((name, line[colon + 1..].trim()))
+}
+
+fn body_of(bytes: &[u8], head_len: usize, head: &[u8]) -> Result<Bytes, ParseError> {
+    let present = &bytes[head_len..];
+    match content_length(head).map_err(|e| fail(e.to_string()))? {
+        Some(len) if len > present.len() => {
+            Err(fail(format!("Content-Length {len} exceeds the {} body bytes present", present.len())))
+        }
+        Some(len) => Ok(Bytes::copy_from_slice(&present[..len])),
+        None => Ok(Bytes::copy_from_slice(present)),
+    }
+}
+
+fn parse_status_line(rest: &str, headers: Headers, body: Bytes) -> Result<Response, ParseError> {
+    let mut parts = rest.splitn(3, ' ');
+    let version = parts.next().unwrap_or("");
+    let code = parts.next().ok_or_else(|| fail("status line without a code"))?;
+    if version != "2.0" {
+        return Err(fail(format!("unsupported version SIP/{version:.10}")));
+    }
+    let status: u16 = (code.len() == 3)
+        .then(|| code.parse().ok())
+        .flatten()
+        .filter(|s| (100..=699).contains(s))
+        .ok_or_else(|| fail(format!("bad status code `{code:.10}`")))?;
+    let reason = parts.next().unwrap_or("").to_owned();
+    Ok(Response { status, reason, headers, body })
+}
+
+fn parse_request_line(line: &str, headers: Headers, body: Bytes) -> Result<Request, ParseError> {
+    let with_echo = |e: ParseError| ParseError { echo: echo_headers(&headers), ..e };
+    // RFC 3261 §7.1: Method SP Request-URI SP SIP-Version, single spaces, no leading whitespace.
+    let parts: Vec<&str> = line.split(' ').collect();
+    let [method, uri, version] = parts[..] else {
+        return Err(with_echo(fail("request line is not `METHOD SP URI SP SIP/2.0`")));
+    };
+    let method = Method::parse(method).ok_or_else(|| with_echo(fail("method is not a token")))?;
+    let uri = Uri::parse(uri).ok_or_else(|| with_echo(fail(format!("invalid Request-URI `{uri:.60}`"))))?;
+    match version.strip_prefix("SIP/") {
+        Some("2.0") => {}
+        Some(v) if v.split_once('.').is_some_and(|(a, b)| is_digits(a) && is_digits(b)) => {
+            return Err(with_echo(ParseError { status: 505, ..fail(format!("SIP version {v} not supported")) }));
+        }
+        _ => return Err(with_echo(fail(format!("invalid SIP-Version `{version:.20}`")))),
+    }
+    Ok(Request { method, uri, headers, body })
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Headers that must appear once at most (RFC 3261 §7.3.1: only list headers may repeat).
+const SINGLE: [HeaderName; 7] = [
+    HeaderName::FROM,
+    HeaderName::TO,
+    HeaderName::CALL_ID,
+    HeaderName::CSEQ,
+    HeaderName::MAX_FORWARDS,
+    HeaderName::CONTENT_TYPE,
+    HeaderName::SESSION_EXPIRES,
+];
+
+/// The checks shared by requests and responses: mandatory headers present once and well formed.
+fn check_common(headers: &Headers, method: Option<&Method>) -> Result<(), ParseError> {
+    for name in &SINGLE {
+        if headers.count(name) > 1 {
+            return Err(fail(format!("more than one {name} header")));
+        }
+    }
+    for name in [HeaderName::VIA, HeaderName::FROM, HeaderName::TO, HeaderName::CALL_ID, HeaderName::CSEQ] {
+        if !headers.contains(&name) {
+            return Err(fail(format!("missing {name} header")));
+        }
+    }
+    if let Some(bad) = headers.get_all(&HeaderName::VIA).find(|v| Via::parse(v).is_none()) {
+        return Err(fail(format!("malformed Via `{bad:.60}`")));
+    }
+    for name in [HeaderName::FROM, HeaderName::TO] {
+        if NameAddr::parse(headers.get(&name).unwrap_or_default()).is_none() {
+            return Err(fail(format!("malformed {name} header")));
+        }
+    }
+    let call_id = headers.get(&HeaderName::CALL_ID).unwrap_or_default();
+    if call_id.is_empty() || call_id.contains(char::is_whitespace) {
+        return Err(fail("malformed Call-ID"));
+    }
+    let cseq = CSeq::parse(headers.get(&HeaderName::CSEQ).unwrap_or_default())
+        .ok_or_else(|| fail("malformed CSeq"))?;
+    if method.is_some_and(|m| *m != cseq.method) {
+        return Err(fail("CSeq method does not match the request method"));
+    }
+    Ok(())
+}
+
+fn check_request(request: &Request) -> Result<(), ParseError> {
+    let headers = &request.headers;
+    check_common(headers, Some(&request.method))?;
+    if let Some(mf) = headers.get(&HeaderName::MAX_FORWARDS) {
+        if !is_digits(mf) || mf.len() > 3 || mf.parse::<u16>().map_or(true, |v| v > 255) {
+            return Err(fail(format!("malformed Max-Forwards `{mf:.20}`")));
+        }
+    }
+    // RFC 4028 checklist: a malformed timer header on a request is a 400.
+    if let Some(se) = headers.get(&HeaderName::SESSION_EXPIRES) {
+        SessionExpires::parse(se).map_err(|e| fail(format!("malformed Session-Expires: {e}")))?;
+    }
+    for min_se in headers.get_all(&HeaderName::MIN_SE) {
+        parse_min_se(min_se).map_err(|e| fail(format!("malformed Min-SE: {e}")))?;
+    }
+    if !request.body.is_empty() && !headers.contains(&HeaderName::CONTENT_TYPE) {
+        return Err(fail("body without Content-Type"));
+    }
+    Ok(())
+}
+
+/// The headers a response must echo (RFC 3261 §8.2.6.2), if each is present and readable.
+fn echo_headers(headers: &Headers) -> Option<Headers> {
+    let mut echo = Headers::new();
+    for name in [HeaderName::VIA, HeaderName::FROM, HeaderName::TO, HeaderName::CALL_ID, HeaderName::CSEQ] {
+        let mut any = false;
+        for value in headers.get_all(&name) {
+            let readable = if name == HeaderName::VIA {
+                Via::parse(value).is_some()
+            } else if name == HeaderName::CSEQ {
+                CSeq::parse(value).is_some()
+            } else {
+                true
+            };
+            if !readable {
+                return None;
+            }
+            echo.push(name.clone(), value);
+            any = true;
+        }
+        if !any || (name != HeaderName::VIA && headers.count(&name) != 1) {
+            return None;
+        }
+    }
+    Some(echo)
+}

@@ -1,0 +1,192 @@
+//! URIs (RFC 3261 §19.1, IPv6 references per RFC 5118) and host:port values.
+//!
+//! `sip:`/`sips:` URIs are validated by the engine and exposed through [`SipUri`]; any other scheme that is
+//! well formed (`scheme ":" opaque`) is kept as [`Uri::Other`] so that a request can be answered 416.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use ezk_sip_types::host::{Host as EzkHost, HostPort as EzkHostPort};
+use ezk_sip_types::uri::{SipUri as EzkSipUri, SipUriUserPart};
+
+/// The host of a URI or Via sent-by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Host {
+    Ip(IpAddr),
+    Name(String),
+}
+
+impl Host {
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Host::Ip(ip) => Some(*ip),
+            Host::Name(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]"),
+            Host::Ip(ip) => write!(f, "{ip}"),
+            Host::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+/// `host[:port]`, printed with brackets around IPv6 addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostPort {
+    pub host: Host,
+    pub port: Option<u16>,
+}
+
+impl HostPort {
+    pub fn parse(text: &str) -> Option<HostPort> {
+        text.trim().parse::<EzkHostPort>().ok().map(HostPort::from_engine)
+    }
+
+    pub(crate) fn from_engine(hp: EzkHostPort) -> HostPort {
+        let host = match hp.host {
+            EzkHost::IP4(ip) => Host::Ip(IpAddr::V4(ip)),
+            EzkHost::IP6(ip) => Host::Ip(IpAddr::V6(ip)),
+            EzkHost::Name(name) => Host::Name(name.to_string()),
+        };
+        HostPort { host, port: hp.port }
+    }
+
+    /// The socket address when the host is a literal IP (port defaulting to `default_port`).
+    pub fn socket_addr(&self, default_port: u16) -> Option<SocketAddr> {
+        Some(SocketAddr::new(self.host.ip()?, self.port.unwrap_or(default_port)))
+    }
+}
+
+impl From<SocketAddr> for HostPort {
+    fn from(addr: SocketAddr) -> HostPort {
+        HostPort { host: Host::Ip(addr.ip()), port: Some(addr.port()) }
+    }
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.port {
+            Some(port) => write!(f, "{}:{port}", self.host),
+            None => write!(f, "{}", self.host),
+        }
+    }
+}
+
+/// A parsed `sip:` or `sips:` URI. The text it was parsed from is kept and printed unchanged.
+#[derive(Clone)]
+pub struct SipUri {
+    raw: String,
+    inner: EzkSipUri,
+}
+
+impl SipUri {
+    pub fn parse(text: &str) -> Option<SipUri> {
+        let text = text.trim();
+        let inner = text.parse::<EzkSipUri>().ok()?;
+        Some(SipUri { raw: text.to_owned(), inner })
+    }
+
+    pub fn is_sips(&self) -> bool {
+        self.inner.sips
+    }
+
+    /// The user part as written (percent-escapes kept), if any.
+    pub fn user(&self) -> Option<&str> {
+        if matches!(self.inner.user_part, SipUriUserPart::Empty) {
+            return None;
+        }
+        let after_scheme = self.raw.split_once(':').map(|(_, rest)| rest)?;
+        let userinfo = after_scheme.split_once('@').map(|(u, _)| u)?;
+        Some(userinfo.split(':').next().unwrap_or(userinfo))
+    }
+
+    pub fn host_port(&self) -> HostPort {
+        HostPort::from_engine(self.inner.host_port.clone())
+    }
+
+    /// A URI parameter: `Some(None)` for a flag such as `lr`, `Some(Some(v))` for `transport=tcp`.
+    pub fn param(&self, name: &str) -> Option<Option<String>> {
+        let param = self.inner.uri_params.get(name)?;
+        Some(param.value.as_ref().map(|v| v.to_string()))
+    }
+
+    /// The `transport` parameter, lower-cased.
+    pub fn transport(&self) -> Option<String> {
+        self.param("transport").flatten().map(|t| t.to_ascii_lowercase())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+}
+
+impl fmt::Debug for SipUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SipUri({})", self.raw)
+    }
+}
+
+impl fmt::Display for SipUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+impl PartialEq for SipUri {
+    fn eq(&self, other: &SipUri) -> bool {
+        self.raw == other.raw
+    }
+}
+
+/// A Request-URI: SIP(S), or another scheme kept as text (RFC 3261 §8.2.2.1 answers it 416).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Uri {
+    Sip(SipUri),
+    Other { scheme: String, raw: String },
+}
+
+impl Uri {
+    /// Parses an absolute URI. `sip:`/`sips:` must be valid SIP URIs; other schemes need a token scheme
+    /// and a non-empty opaque part without whitespace or angle brackets.
+    pub fn parse(text: &str) -> Option<Uri> {
+        let text = text.trim();
+        let (scheme, rest) = text.split_once(':')?;
+        let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+        if !scheme_ok || rest.is_empty() {
+            return None;
+        }
+        if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
+            return SipUri::parse(text).map(Uri::Sip);
+        }
+        if text.chars().any(|c| c.is_whitespace() || c == '<' || c == '>' || c == '"') {
+            return None;
+        }
+        Some(Uri::Other { scheme: scheme.to_ascii_lowercase(), raw: text.to_owned() })
+    }
+
+    pub fn as_sip(&self) -> Option<&SipUri> {
+        match self {
+            Uri::Sip(uri) => Some(uri),
+            Uri::Other { .. } => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Uri::Sip(uri) => uri.as_str(),
+            Uri::Other { raw, .. } => raw,
+        }
+    }
+}
+
+impl fmt::Display for Uri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

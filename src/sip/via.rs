@@ -1,0 +1,79 @@
+//! The Via header value (RFC 3261 §20.42), with `received` (§18.2.1) and `rport` (RFC 3581).
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use super::params::{parse_params, Params};
+use super::uri::HostPort;
+
+/// The magic cookie that marks an RFC 3261 branch (§8.1.1.7).
+pub const BRANCH_COOKIE: &str = "z9hG4bK";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Via {
+    /// Upper-cased transport token: `UDP`, `TCP`, `TLS`, ...
+    pub transport: String,
+    pub sent_by: HostPort,
+    pub params: Params,
+}
+
+impl Via {
+    pub fn new(transport: &str, sent_by: HostPort, branch: &str) -> Via {
+        let mut params = Params::default();
+        params.set("branch", Some(branch));
+        Via { transport: transport.to_ascii_uppercase(), sent_by, params }
+    }
+
+    pub fn parse(text: &str) -> Option<Via> {
+        let text = text.trim();
+        let mut proto = text.splitn(3, '/');
+        let (name, version, rest) = (proto.next()?, proto.next()?, proto.next()?);
+        if !name.trim().eq_ignore_ascii_case("SIP") || version.trim() != "2.0" {
+            return None;
+        }
+        let rest = rest.trim_start();
+        let transport_end = rest.find(|c: char| c.is_whitespace())?;
+        let transport = &rest[..transport_end];
+        let rest = rest[transport_end..].trim_start();
+        let params_start = rest.find(';').unwrap_or(rest.len());
+        let sent_by = HostPort::parse(rest[..params_start].trim())?;
+        let params = parse_params(&rest[params_start..])?;
+        if transport.is_empty() || !transport.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return None;
+        }
+        Some(Via { transport: transport.to_ascii_uppercase(), sent_by, params })
+    }
+
+    pub fn branch(&self) -> Option<&str> {
+        self.params.get("branch").flatten()
+    }
+
+    /// RFC 3261 §18.2.1 and RFC 3581 §4: record where the request really came from.
+    pub fn stamp_source(&mut self, source: SocketAddr) {
+        if self.sent_by.host.ip() != Some(source.ip()) || self.params.get("rport").is_some() {
+            self.params.set("received", Some(&source.ip().to_string()));
+        }
+        if self.params.get("rport").is_some() {
+            self.params.set("rport", Some(&source.port().to_string()));
+        }
+    }
+
+    /// Where a response to this Via goes over an unreliable transport (RFC 3261 §18.2.2, RFC 3581 §4).
+    pub fn response_target(&self, default_port: u16) -> Option<SocketAddr> {
+        let ip = match self.params.get("received").flatten() {
+            Some(received) => received.parse().ok()?,
+            None => self.sent_by.host.ip()?,
+        };
+        let port = match self.params.get("rport").flatten().and_then(|p| p.parse().ok()) {
+            Some(port) => port,
+            None => self.sent_by.port.unwrap_or(default_port),
+        };
+        Some(SocketAddr::new(ip, port))
+    }
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SIP/2.0/{} {}{}", self.transport, self.sent_by, self.params)
+    }
+}
