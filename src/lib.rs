@@ -12,5 +12,9 @@
 //! and return messages and deadlines), and `net`/`actor` (effects: sockets, tasks, the clock).
 
 pub mod config;
+pub mod actor;
+pub mod cli;
+pub mod net;
 pub mod proto;
 pub mod sip;
+pub mod telemetry;

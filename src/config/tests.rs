@@ -83,6 +83,7 @@ fn bad_values_name_their_key() {
         ("routes: [{ name: a, from: {}, to: 'sip:a' }]\n", "routes[0].from"),
         ("routes: [{ name: a, from: { source: 10.0.0.0/8 }, to: { trunk: nope } }]\n", "routes[0].to.trunk"),
         ("advertise: 'bad host:port:x'\n", "advertise"),
+        ("routes: [{ name: a, from: { source: 10.0.0.0/8 }, user: '([', to: 'sip:a' }]\n", "routes[0].user"),
         ("listen: []\n", "listen"),
         ("trunks: [{ name: t, uri: 'sip:t.example.com', password: x }]\n", "trunks[0].username"),
         ("trunks: [{ name: t, uri: 'sip:t', session_timer: { min_se: 10 } }]\n", "trunks[0].session_timer.min_se"),

@@ -66,6 +66,11 @@ impl Config {
                 RouteFrom { source: None, trunk: Some(_) } => {}
                 _ => return Err(invalid(format!("{key}.from"), "must give exactly one of source or trunk")),
             }
+            if let Some(user) = &route.user {
+                if let Err(e) = regex::Regex::new(user) {
+                    return Err(invalid(format!("{key}.user"), format!("is not a valid regular expression: {e}")));
+                }
+            }
             match &route.to {
                 RouteTo::Uri(uri) => check_uri(&format!("{key}.to"), uri)?,
                 RouteTo::Trunk { trunk } if !names.contains(trunk.as_str()) => {

@@ -11,5 +11,9 @@
 //! Nothing here imports tokio or dashmap, opens a socket or reads the clock: `now` is always handed in
 //! (a test in tests/it/layering.rs keeps that true). Protocol anomalies are outputs, not `Err`.
 
+pub mod endpoint;
+pub mod ids;
+pub mod router;
+pub mod stateless;
 pub mod time;
 pub mod transaction;

@@ -186,6 +186,13 @@ impl Headers {
         }
     }
 
+    /// Replaces the first value of `name` (the top Via), keeping its position.
+    pub fn replace_first(&mut self, name: &HeaderName, value: impl Into<String>) {
+        if let Some(entry) = self.list.iter_mut().find(|(n, _)| n == name) {
+            entry.1 = value.into();
+        }
+    }
+
     pub fn remove(&mut self, name: &HeaderName) {
         self.list.retain(|(n, _)| n != name);
     }

@@ -109,6 +109,14 @@ impl Request {
         Request { method, uri, headers: Headers::new(), body: Bytes::new() }
     }
 
+    /// RFC 3261 §18.2.1 and RFC 3581 §4: stamp `received` (and `rport` when asked for) on the top Via
+    /// with the address the request really came from.
+    pub fn stamp_source(&mut self, source: std::net::SocketAddr) {
+        let Some(mut via) = self.top_via() else { return };
+        via.stamp_source(source);
+        self.headers.replace_first(&HeaderName::VIA, via.to_string());
+    }
+
     /// The transaction branch of the top Via (RFC 3261 §17.2.3).
     pub fn branch(&self) -> Option<String> {
         self.top_via()?.branch().map(str::to_owned)

@@ -1,0 +1,88 @@
+//! The effects tier's tasks: bind listeners, dispatch, drive machines with the clock, drain on shutdown.
+
+pub mod clock;
+pub mod dispatcher;
+pub mod endpoint_task;
+pub mod shutdown;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::config::{self, Config};
+use crate::net::tcp::{run_listener, TcpContext};
+use crate::net::{udp, Connections, Outbound, Sink};
+
+pub use shutdown::Shutdown;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot listen on {transport} {address}: {source}")]
+    Bind { transport: &'static str, address: std::net::SocketAddr, source: std::io::Error },
+}
+
+/// Binds every listener, serves until `stop` fires, then drains.
+pub async fn run(config: Config, stop: impl std::future::Future<Output = ()>) -> Result<(), RunError> {
+    let (shutdown, rx) = Shutdown::new();
+    let connections = Connections::new();
+    let mut udp_sockets = Vec::new();
+    let mut tcp_listeners = Vec::new();
+    for listen in &config.listen {
+        let bind_err = |source| RunError::Bind {
+            transport: listen.transport.as_str(),
+            address: listen.address,
+            source,
+        };
+        match listen.transport {
+            config::Transport::Udp => udp_sockets.push(udp::bind(listen.address).await.map_err(bind_err)?),
+            config::Transport::Tcp => tcp_listeners.push(TcpListener::bind(listen.address).await.map_err(bind_err)?),
+        }
+    }
+
+    // The dispatcher needs the outbound path and the TCP tasks need the dispatcher: tie the knot once.
+    let sink_slot: Arc<std::sync::OnceLock<Arc<dyn Sink>>> = Arc::new(std::sync::OnceLock::new());
+    let tcp = TcpContext {
+        connections,
+        sink: Arc::new(LateSink(Arc::clone(&sink_slot))),
+        idle: Duration::from_secs(config.limits.tcp_idle_timeout),
+        max_connections: config.limits.max_tcp_connections,
+        shutdown: rx.clone(),
+    };
+    let outbound = Outbound::new(udp_sockets.clone(), tcp.clone());
+    let endpoint = endpoint_task::spawn(outbound.clone(), rx.clone());
+    let router = crate::proto::router::Router::new(&config);
+    let dispatcher: Arc<dyn Sink> = dispatcher::Dispatcher::new(outbound, router, endpoint);
+    let _ = sink_slot.set(Arc::clone(&dispatcher));
+
+    let mut tasks = JoinSet::new();
+    for socket in udp_sockets {
+        tracing::info!(address = %socket.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening on udp");
+        tasks.spawn(udp::run(socket, Arc::clone(&dispatcher), rx.clone()));
+    }
+    for listener in tcp_listeners {
+        tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening on tcp");
+        tasks.spawn(run_listener(listener, tcp.clone()));
+    }
+
+    stop.await;
+    shutdown.trigger();
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {
+        tracing::warn!("tasks still running after 5 s; stopping anyway");
+    }
+    Ok(())
+}
+
+/// A sink filled in after construction (the dispatcher), so transports and dispatcher can refer to
+/// each other without a cycle at build time.
+struct LateSink(Arc<std::sync::OnceLock<Arc<dyn Sink>>>);
+
+impl Sink for LateSink {
+    fn on_message(&self, inbound: crate::net::Inbound) {
+        if let Some(sink) = self.0.get() {
+            sink.on_message(inbound);
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! The effects tier for the wire: UDP and TCP listeners, the outbound path (UDP send from the listening
+//! socket, TCP connection reuse), framing on streams. No SIP rules live here: bytes in, bytes out.
+
+pub mod connections;
+pub mod outbound;
+pub mod tcp;
+pub mod udp;
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+
+pub use connections::{ConnId, Connections};
+pub use outbound::Outbound;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    /// The Via transport token (RFC 3261 §18.1, §20.42).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+
+    pub fn is_reliable(self) -> bool {
+        matches!(self, Transport::Tcp)
+    }
+}
+
+/// The far end of a message: transport, address, and for streams the connection it travels on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Peer {
+    pub transport: Transport,
+    pub addr: SocketAddr,
+    /// The stream a request arrived on; its responses go back on it (RFC 3261 §18.2.2).
+    pub conn: Option<ConnId>,
+    /// The local listening address the message arrived on (or will leave from).
+    pub local: SocketAddr,
+}
+
+/// One message's bytes as received, with where they came from.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub peer: Peer,
+    pub bytes: Bytes,
+}
+
+/// What the receive paths hand each message to (the dispatcher). Called inline on the receiving task.
+pub trait Sink: Send + Sync + 'static {
+    fn on_message(&self, inbound: Inbound);
+}

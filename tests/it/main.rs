@@ -1,0 +1,2 @@
+//! The one integration-test binary: parser torture tests, the real daemon over UDP/TCP, SIPp peers.
+mod layering;
