@@ -72,6 +72,8 @@ pub trait SipHeaders {
     fn cseq(&self) -> Option<CSeq> {
         CSeq::parse(self.headers().get(&HeaderName::CSEQ)?)
     }
+    /// The From header (named for the header, not a conversion).
+    #[allow(clippy::wrong_self_convention)]
     fn from_hdr(&self) -> Option<NameAddr> {
         NameAddr::parse(self.headers().get(&HeaderName::FROM)?)
     }
