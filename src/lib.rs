@@ -11,9 +11,9 @@
 //! Three tiers: `sip` (words: parse, build), `proto` (decisions: sans-IO state machines that take `now`
 //! and return messages and deadlines), and `net`/`actor` (effects: sockets, tasks, the clock).
 
-pub mod config;
 pub mod actor;
 pub mod cli;
+pub mod config;
 pub mod net;
 pub mod proto;
 pub mod sip;

@@ -30,14 +30,13 @@ pub async fn run(config: Config, stop: impl std::future::Future<Output = ()>) ->
     let mut udp_sockets = Vec::new();
     let mut tcp_listeners = Vec::new();
     for listen in &config.listen {
-        let bind_err = |source| RunError::Bind {
-            transport: listen.transport.as_str(),
-            address: listen.address,
-            source,
-        };
+        let bind_err =
+            |source| RunError::Bind { transport: listen.transport.as_str(), address: listen.address, source };
         match listen.transport {
             config::Transport::Udp => udp_sockets.push(udp::bind(listen.address).await.map_err(bind_err)?),
-            config::Transport::Tcp => tcp_listeners.push(TcpListener::bind(listen.address).await.map_err(bind_err)?),
+            config::Transport::Tcp => {
+                tcp_listeners.push(TcpListener::bind(listen.address).await.map_err(bind_err)?)
+            }
         }
     }
 

@@ -12,7 +12,8 @@ pub const DEFAULT_CONFIG_NAME: &str = "<embedded config/sst-b2bua.yaml>";
 
 pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(&file, "", format!("cannot read the file: {e}")))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(&file, "", format!("cannot read the file: {e}")))?;
     from_str(&text, &file)
 }
 

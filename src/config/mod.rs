@@ -176,9 +176,7 @@ pub struct RouteFrom {
 #[serde(untagged)]
 pub enum RouteTo {
     Uri(String),
-    Trunk {
-        trunk: String,
-    },
+    Trunk { trunk: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

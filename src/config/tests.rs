@@ -24,8 +24,9 @@ fn every_shipped_config_file_loads() {
 
 #[test]
 fn embedded_default_is_the_shipped_file() {
-    let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sst-b2bua.yaml"))
-        .expect("shipped config");
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sst-b2bua.yaml"))
+            .expect("shipped config");
     assert_eq!(DEFAULT_CONFIG, shipped);
     let config = load(DEFAULT_CONFIG).expect("default config is valid");
     assert!(config.session_timer.enabled);
@@ -61,7 +62,10 @@ fn unknown_keys_are_refused_at_every_level() {
         ("bogus: 1\n", "bogus"),
         ("session_timer: { enable: true }\n", "session_timer.enable"),
         ("listen: [{ transport: udp, address: 127.0.0.1:5060, extra: 1 }]\n", "listen[0].extra"),
-        ("routes: [{ name: a, from: { source: 10.0.0.0/8 }, to: 'sip:a', colour: red }]\n", "routes[0].colour"),
+        (
+            "routes: [{ name: a, from: { source: 10.0.0.0/8 }, to: 'sip:a', colour: red }]\n",
+            "routes[0].colour",
+        ),
     ];
     for (text, key) in cases {
         let err = load(text).unwrap_err();
@@ -86,7 +90,10 @@ fn bad_values_name_their_key() {
         ("routes: [{ name: a, from: { source: 10.0.0.0/8 }, user: '([', to: 'sip:a' }]\n", "routes[0].user"),
         ("listen: []\n", "listen"),
         ("trunks: [{ name: t, uri: 'sip:t.example.com', password: x }]\n", "trunks[0].username"),
-        ("trunks: [{ name: t, uri: 'sip:t', session_timer: { min_se: 10 } }]\n", "trunks[0].session_timer.min_se"),
+        (
+            "trunks: [{ name: t, uri: 'sip:t', session_timer: { min_se: 10 } }]\n",
+            "trunks[0].session_timer.min_se",
+        ),
     ];
     for (text, key) in cases {
         let err = load(text).unwrap_err();

@@ -68,7 +68,10 @@ impl Config {
             }
             if let Some(user) = &route.user {
                 if let Err(e) = regex::Regex::new(user) {
-                    return Err(invalid(format!("{key}.user"), format!("is not a valid regular expression: {e}")));
+                    return Err(invalid(
+                        format!("{key}.user"),
+                        format!("is not a valid regular expression: {e}"),
+                    ));
                 }
             }
             match &route.to {

@@ -47,8 +47,8 @@ impl Ids {
 /// A To tag derived from what identifies the request, stable across its retransmissions.
 pub fn stateless_tag(parts: &[&str]) -> String {
     // A fixed-key hasher: deterministic across runs, which is what the RFC asks for here.
-    let mut hasher = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-        .build_hasher();
+    let mut hasher =
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().build_hasher();
     for part in parts {
         hasher.write(part.as_bytes());
         hasher.write_u8(0);

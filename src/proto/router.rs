@@ -51,7 +51,9 @@ impl Router {
                 };
                 let target = match &route.to {
                     RouteTo::Uri(uri) => Target::Uri(uri.clone()),
-                    RouteTo::Trunk { trunk } => trunk_index(trunk).map_or(Target::Uri(String::new()), Target::Trunk),
+                    RouteTo::Trunk { trunk } => {
+                        trunk_index(trunk).map_or(Target::Uri(String::new()), Target::Trunk)
+                    }
                 };
                 let base = match &target {
                     Target::Trunk(i) => match &config.trunks[*i].session_timer {

@@ -221,9 +221,7 @@ impl Headers {
 
     /// Whether an option-tag list (Supported, Require, Allow...) names `token`, case-insensitively.
     pub fn has_token(&self, name: &HeaderName, token: &str) -> bool {
-        self.get_all(name)
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
+        self.get_all(name).flat_map(|v| v.split(',')).any(|t| t.trim().eq_ignore_ascii_case(token))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&HeaderName, &str)> {

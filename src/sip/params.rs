@@ -8,10 +8,7 @@ pub struct Params(Vec<(String, Option<String>)>);
 impl Params {
     /// `Some(None)` for a flag parameter, `Some(Some(v))` for a valued one; names are case-insensitive.
     pub fn get(&self, name: &str) -> Option<Option<&str>> {
-        self.0
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_deref())
+        self.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_deref())
     }
 
     pub fn set(&mut self, name: &str, value: Option<&str>) {
@@ -44,9 +41,7 @@ impl fmt::Display for Params {
 }
 
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~[]:".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~[]:".contains(&b))
 }
 
 /// Parses `;a=b;c;d="quoted"`. Returns `None` when a name is not a token or a quote is unbalanced.

@@ -148,7 +148,10 @@ fn parse_request_line(line: &str, headers: Headers, body: Bytes) -> Result<Reque
     match version.strip_prefix("SIP/") {
         Some("2.0") => {}
         Some(v) if v.split_once('.').is_some_and(|(a, b)| is_digits(a) && is_digits(b)) => {
-            return Err(with_echo(ParseError { status: 505, ..fail(format!("SIP version {v} not supported")) }));
+            return Err(with_echo(ParseError {
+                status: 505,
+                ..fail(format!("SIP version {v} not supported"))
+            }));
         }
         _ => return Err(with_echo(fail(format!("invalid SIP-Version `{version:.20}`")))),
     }

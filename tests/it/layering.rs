@@ -45,7 +45,8 @@ fn offenders(files: &[PathBuf], needles: &[&str]) -> Vec<String> {
 
 #[test]
 fn only_sip_names_the_parsing_engine() {
-    let files: Vec<PathBuf> = rust_files(&src()).into_iter().filter(|p| !p.starts_with(src().join("sip"))).collect();
+    let files: Vec<PathBuf> =
+        rust_files(&src()).into_iter().filter(|p| !p.starts_with(src().join("sip"))).collect();
     assert!(!files.is_empty());
     let bad = offenders(&files, &["rsip::", "ezk_sip_types", "rsip_"]);
     assert!(bad.is_empty(), "engine named outside src/sip:\n{}", bad.join("\n"));
