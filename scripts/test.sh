@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The one test command (CI runs it through .ci/run): installs SIPp when missing, then checks formatting,
+# lints, and runs every test, wire tests against the real daemon included.
+#   scripts/test.sh            everything
+#   scripts/test.sh sipp       only tests whose name contains "sipp" (arguments go to `cargo test`)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+started=$SECONDS
+section() { printf '\n==== %s ====\n' "$*"; }
+fail() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command as root: directly when we are root, else through sudo.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    fail "need root (or sudo) to run: $*"
+  fi
+}
+
+section "Toolchain"
+command -v cargo >/dev/null 2>&1 || fail "cargo is not on PATH; install Rust with rustup (https://rustup.rs)"
+cargo --version
+rustc --version
+if ! cargo fmt --version >/dev/null 2>&1; then
+  echo "cargo fmt missing: rustup component add rustfmt"
+  rustup component add rustfmt
+fi
+if ! cargo clippy --version >/dev/null 2>&1; then
+  echo "cargo clippy missing: rustup component add clippy"
+  rustup component add clippy
+fi
+cargo fmt --version
+cargo clippy --version
+
+section "SIPp (Debian package sip-tester)"
+if ! command -v sipp >/dev/null 2>&1; then
+  command -v apt-get >/dev/null 2>&1 || fail "sipp is missing and there is no apt-get; install SIPp 3.6 yourself"
+  echo "sipp missing: apt-get install -y sip-tester"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y sip-tester
+fi
+# `sipp -v` exits 99 by design; show the version line only.
+(sipp -v 2>&1 || true) | grep -m1 -i 'SIPp v' || fail "sipp is installed but does not run"
+
+section "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+section "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+section "cargo test --all-targets $*"
+cargo test --all-targets "$@"
+
+section "cargo test --doc $*"
+cargo test --doc "$@"
+
+section "All checks passed in $((SECONDS - started)) s"
