@@ -5,13 +5,29 @@
 use std::fmt;
 
 /// A header name, normalised: compact forms are expanded and known names get their canonical spelling.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Other names keep their spelling but compare case-insensitively (RFC 3261 §7.3.1).
+#[derive(Debug, Clone, Eq)]
 pub struct HeaderName(Name);
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Name {
     Known(&'static str),
     Other(Box<str>),
+}
+
+impl PartialEq for HeaderName {
+    fn eq(&self, other: &HeaderName) -> bool {
+        match (&self.0, &other.0) {
+            (Name::Other(a), Name::Other(b)) => a.eq_ignore_ascii_case(b),
+            (a, b) => a == b,
+        }
+    }
+}
+
+impl std::hash::Hash for HeaderName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().bytes().for_each(|b| state.write_u8(b.to_ascii_lowercase()));
+    }
 }
 
 /// Canonical names, with their compact form where one exists (RFC 3261 §20, RFC 3262, RFC 3515, RFC 4028).
@@ -47,6 +63,7 @@ const KNOWN: &[(&str, Option<char>)] = &[
     ("User-Agent", None),
     ("Server", None),
     ("Expires", None),
+    ("Date", None),
     ("WWW-Authenticate", None),
     ("Proxy-Authenticate", None),
     ("Authorization", None),
@@ -66,6 +83,7 @@ impl HeaderName {
     pub const SESSION_EXPIRES: HeaderName = HeaderName(Name::Known("Session-Expires"));
     pub const MIN_SE: HeaderName = HeaderName(Name::Known("Min-SE"));
     pub const MAX_FORWARDS: HeaderName = HeaderName(Name::Known("Max-Forwards"));
+    pub const DATE: HeaderName = HeaderName(Name::Known("Date"));
     pub const ROUTE: HeaderName = HeaderName(Name::Known("Route"));
     pub const RECORD_ROUTE: HeaderName = HeaderName(Name::Known("Record-Route"));
     pub const REQUIRE: HeaderName = HeaderName(Name::Known("Require"));

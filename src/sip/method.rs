@@ -44,6 +44,11 @@ pub fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
 }
 
+/// `1*DIGIT`.
+pub fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 impl Method {
     /// Parses a method token; `None` when it is not a token at all.
     pub fn parse(text: &str) -> Option<Method> {

@@ -21,6 +21,9 @@ pub mod session_expires;
 pub mod uri;
 pub mod via;
 
+#[cfg(test)]
+mod tests;
+
 pub use headers::{HeaderName, Headers};
 pub use message::{CSeq, Message, Request, Response, SipHeaders};
 pub use method::Method;

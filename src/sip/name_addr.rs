@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use super::method::is_token;
 use super::params::{parse_params, Params};
 use super::uri::Uri;
 
@@ -16,27 +17,25 @@ pub struct NameAddr {
 impl NameAddr {
     pub fn parse(text: &str) -> Option<NameAddr> {
         let text = text.trim();
-        let (display, uri_text, rest) = match text.find('<') {
+        let (display, uri_text, rest) = match open_angle(text)? {
             Some(open) => {
                 let display = text[..open].trim();
-                if display.starts_with('"') && !(display.len() >= 2 && display.ends_with('"')) {
-                    return None;
-                }
-                if !display.starts_with('"') && display.contains('"') {
-                    return None;
-                }
                 let close = text[open..].find('>')? + open;
+                let uri_text = &text[open + 1..close];
+                // LAQUOT addr-spec RAQUOT: no whitespace inside the brackets (RFC 4475 §3.1.2.14).
+                if !is_display_name(display) || uri_text.trim() != uri_text {
+                    return None;
+                }
                 let display = (!display.is_empty()).then(|| display.to_owned());
-                (display, &text[open + 1..close], &text[close + 1..])
+                (display, uri_text, &text[close + 1..])
             }
             None => {
-                if text.contains('>') || text.contains('"') {
+                let (uri_text, rest) = text.split_at(text.find(';').unwrap_or(text.len()));
+                // §20.10: a URI with `?`, `,` or `;` must be in brackets (RFC 4475 §3.1.2.13).
+                if uri_text.contains(['>', '"', '?', ',']) {
                     return None;
                 }
-                match text.find(';') {
-                    Some(semi) => (None, &text[..semi], &text[semi..]),
-                    None => (None, text, ""),
-                }
+                (None, uri_text, rest)
             }
         };
         let uri = Uri::parse(uri_text)?;
@@ -51,6 +50,39 @@ impl NameAddr {
     pub fn with_tag(mut self, tag: &str) -> NameAddr {
         self.params.set("tag", Some(tag));
         self
+    }
+}
+
+/// Byte offset of the `<` that opens the URI (outside the quoted display name); `Ok(None)` without one,
+/// `None` for an unterminated quote.
+fn open_angle(text: &str) -> Option<Option<usize>> {
+    let mut quoted_until = 0;
+    if text.starts_with('"') {
+        quoted_until = quoted_string_len(text)?;
+    }
+    Some(text[quoted_until..].find('<').map(|i| i + quoted_until))
+}
+
+/// The length of the `"..."` quoted string at the start of `text` (RFC 3261 §25.1, quoted-pair aware).
+fn quoted_string_len(text: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in text.char_indices().skip(1) {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return Some(i + 1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `display-name = *(token LWS) / quoted-string` (RFC 4475 §3.1.2.15: no commas outside quotes).
+fn is_display_name(display: &str) -> bool {
+    if display.starts_with('"') {
+        quoted_string_len(display) == Some(display.len())
+    } else {
+        display.split_whitespace().all(is_token)
     }
 }
 

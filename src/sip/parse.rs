@@ -7,7 +7,7 @@ use bytes::Bytes;
 use super::framing::{content_length, head_end, MAX_MESSAGE};
 use super::headers::{HeaderName, Headers};
 use super::message::{CSeq, Message, Request, Response};
-use super::method::{is_token, Method};
+use super::method::{is_digits, is_token, Method};
 use super::name_addr::NameAddr;
 use super::session_expires::{parse_min_se, SessionExpires};
 use super::uri::Uri;
@@ -42,7 +42,8 @@ pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
     let bytes = &bytes[start..];
     let head_len = head_end(bytes).ok_or_else(|| fail("no blank line ends the header section"))?;
     let head = &bytes[..head_len];
-    if head.contains(&0) {
+    // The grammar has NUL only as a quoted-pair (`\` NUL, RFC 4475 §3.1.1.2).
+    if head.first() == Some(&0) || head.windows(2).any(|w| w[1] == 0 && w[0] != b'\\') {
         return Err(fail("NUL byte in the header section"));
     }
     let head = std::str::from_utf8(head).map_err(|_| fail("header section is not UTF-8"))?;
@@ -54,18 +55,20 @@ pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
         let (name, value) = split_header(line)?;
         headers.push_raw(HeaderName::new(name), value);
     }
-    let body = body_of(bytes, head_len, head.as_bytes())?;
+    let body = body_of(bytes, head_len, head.as_bytes());
 
     if let Some(rest) = start_line.strip_prefix("SIP/") {
-        let response = parse_status_line(rest, headers, body)?;
+        let response = parse_status_line(rest, headers, body?)?;
         check_common(&response.headers, None)?;
         return Ok(Message::Response(response));
     }
-    let request = parse_request_line(start_line, headers, body)?;
-    check_request(&request).map_err(|mut e| {
-        e.echo = echo_headers(&request.headers);
-        e
-    })?;
+    // From here on a failure keeps the echo headers, so that the 400 (or 505) can be addressed.
+    let (method, uri, body) = match (parse_request_line(start_line), body) {
+        (Ok((method, uri)), Ok(body)) => (method, uri, body),
+        (Err(e), _) | (Ok(_), Err(e)) => return Err(ParseError { echo: echo_headers(&headers), ..e }),
+    };
+    let request = Request { method, uri, headers, body };
+    check_request(&request).map_err(|e| ParseError { echo: echo_headers(&request.headers), ..e })?;
     Ok(Message::Request(request))
 }
 
@@ -136,30 +139,26 @@ fn parse_status_line(rest: &str, headers: Headers, body: Bytes) -> Result<Respon
     Ok(Response { status, reason, headers, body })
 }
 
-fn parse_request_line(line: &str, headers: Headers, body: Bytes) -> Result<Request, ParseError> {
-    let with_echo = |e: ParseError| ParseError { echo: echo_headers(&headers), ..e };
+fn parse_request_line(line: &str) -> Result<(Method, Uri), ParseError> {
     // RFC 3261 §7.1: Method SP Request-URI SP SIP-Version, single spaces, no leading whitespace.
     let parts: Vec<&str> = line.split(' ').collect();
     let [method, uri, version] = parts[..] else {
-        return Err(with_echo(fail("request line is not `METHOD SP URI SP SIP/2.0`")));
+        return Err(fail("request line is not `METHOD SP URI SP SIP/2.0`"));
     };
-    let method = Method::parse(method).ok_or_else(|| with_echo(fail("method is not a token")))?;
-    let uri = Uri::parse(uri).ok_or_else(|| with_echo(fail(format!("invalid Request-URI `{uri:.60}`"))))?;
+    let method = Method::parse(method).ok_or_else(|| fail("method is not a token"))?;
+    let uri = Uri::parse(uri).ok_or_else(|| fail(format!("invalid Request-URI `{uri:.60}`")))?;
     match version.strip_prefix("SIP/") {
         Some("2.0") => {}
         Some(v) if v.split_once('.').is_some_and(|(a, b)| is_digits(a) && is_digits(b)) => {
-            return Err(with_echo(ParseError {
-                status: 505,
-                ..fail(format!("SIP version {v} not supported"))
-            }));
+            return Err(ParseError { status: 505, ..fail(format!("SIP version {v} not supported")) });
         }
-        _ => return Err(with_echo(fail(format!("invalid SIP-Version `{version:.20}`")))),
+        _ => return Err(fail(format!("invalid SIP-Version `{version:.20}`"))),
     }
-    Ok(Request { method, uri, headers, body })
-}
-
-fn is_digits(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+    // RFC 3261 §19.1.1: headers are not allowed in a Request-URI (RFC 4475 §3.1.2.11).
+    if uri.as_sip().is_some_and(|u| u.has_headers()) {
+        return Err(fail("escaped headers in the Request-URI"));
+    }
+    Ok((method, uri))
 }
 
 /// Headers that must appear once at most (RFC 3261 §7.3.1: only list headers may repeat).
@@ -209,7 +208,8 @@ fn check_request(request: &Request) -> Result<(), ParseError> {
     let headers = &request.headers;
     check_common(headers, Some(&request.method))?;
     if let Some(mf) = headers.get(&HeaderName::MAX_FORWARDS) {
-        if !is_digits(mf) || mf.len() > 3 || mf.parse::<u16>().map_or(true, |v| v > 255) {
+        let significant = mf.trim_start_matches('0');
+        if !is_digits(mf) || significant.len() > 3 || significant.parse::<u16>().is_ok_and(|v| v > 255) {
             return Err(fail(format!("malformed Max-Forwards `{mf:.20}`")));
         }
     }
@@ -219,6 +219,14 @@ fn check_request(request: &Request) -> Result<(), ParseError> {
     }
     for min_se in headers.get_all(&HeaderName::MIN_SE) {
         parse_min_se(min_se).map_err(|e| fail(format!("malformed Min-SE: {e}")))?;
+    }
+    if let Some(bad) =
+        headers.get_all(&HeaderName::CONTACT).find(|c| *c != "*" && NameAddr::parse(c).is_none())
+    {
+        return Err(fail(format!("malformed Contact `{bad:.60}`")));
+    }
+    if headers.get(&HeaderName::DATE).is_some_and(|d| !is_sip_date(d)) {
+        return Err(fail("Date is not an RFC 1123 date in GMT"));
     }
     if !request.body.is_empty() && !headers.contains(&HeaderName::CONTENT_TYPE) {
         return Err(fail("body without Content-Type"));
@@ -232,10 +240,15 @@ fn echo_headers(headers: &Headers) -> Option<Headers> {
     for name in [HeaderName::VIA, HeaderName::FROM, HeaderName::TO, HeaderName::CALL_ID, HeaderName::CSEQ] {
         let mut any = false;
         for value in headers.get_all(&name) {
+            // A Via of another version and a CSeq out of range are still copied into the 505 or 400
+            // that refuses them (RFC 4475 §3.1.2.16, §3.1.2.4).
             let readable = if name == HeaderName::VIA {
-                Via::parse(value).is_some()
+                Via::parse_any_version(value).is_some()
             } else if name == HeaderName::CSEQ {
-                CSeq::parse(value).is_some()
+                let mut words = value.split_whitespace();
+                words.next().is_some_and(is_digits)
+                    && words.next().is_some_and(is_token)
+                    && words.next().is_none()
             } else {
                 true
             };
@@ -250,4 +263,22 @@ fn echo_headers(headers: &Headers) -> Option<Headers> {
         }
     }
     Some(echo)
+}
+
+/// RFC 3261 §20.17 `rfc1123-date`: `Sat, 13 Nov 2010 23:29:00 GMT`; GMT is the only zone (RFC 4475 §3.1.2.12).
+fn is_sip_date(value: &str) -> bool {
+    const DAYS: [&str; 7] = ["Mon,", "Tue,", "Wed,", "Thu,", "Fri,", "Sat,", "Sun,"];
+    const MONTHS: &str = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec";
+    let parts: Vec<&str> = value.split(' ').collect();
+    let [day, date, month, year, time, "GMT"] = parts[..] else { return false };
+    let clock: Vec<&str> = time.split(':').collect();
+    DAYS.contains(&day)
+        && date.len() == 2
+        && is_digits(date)
+        && month.len() == 3
+        && MONTHS.split(' ').any(|m| m == month)
+        && year.len() == 4
+        && is_digits(year)
+        && clock.len() == 3
+        && clock.iter().all(|c| c.len() == 2 && is_digits(c))
 }

@@ -120,6 +120,11 @@ impl SipUri {
         self.param("transport").flatten().map(|t| t.to_ascii_lowercase())
     }
 
+    /// Whether the URI carries `?header=value` parts (allowed in Contact, not in a Request-URI).
+    pub fn has_headers(&self) -> bool {
+        !self.inner.header_params.is_empty()
+    }
+
     pub fn as_str(&self) -> &str {
         &self.raw
     }

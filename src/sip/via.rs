@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use super::method::is_digits;
 use super::params::{parse_params, Params};
 use super::uri::HostPort;
 
@@ -25,10 +26,19 @@ impl Via {
     }
 
     pub fn parse(text: &str) -> Option<Via> {
+        Via::parse_version(text, |v| v == "2.0")
+    }
+
+    /// A Via of any `SIP/x.y` version: enough to address the 505 that refuses that version.
+    pub(crate) fn parse_any_version(text: &str) -> Option<Via> {
+        Via::parse_version(text, |v| v.split_once('.').is_some_and(|(a, b)| is_digits(a) && is_digits(b)))
+    }
+
+    fn parse_version(text: &str, version_ok: impl Fn(&str) -> bool) -> Option<Via> {
         let text = text.trim();
         let mut proto = text.splitn(3, '/');
         let (name, version, rest) = (proto.next()?, proto.next()?, proto.next()?);
-        if !name.trim().eq_ignore_ascii_case("SIP") || version.trim() != "2.0" {
+        if !name.trim().eq_ignore_ascii_case("SIP") || !version_ok(version.trim()) {
             return None;
         }
         let rest = rest.trim_start();

@@ -1,0 +1,398 @@
+//! Unit tests of the words tier: framing, parsing, typed header views, building and printing.
+
+use std::collections::HashSet;
+
+use super::build::response_to;
+use super::framing::{next_frame, Frame, FrameError, MAX_MESSAGE};
+use super::reason::reason_phrase;
+use super::session_expires::{parse_min_se, TimerHeaderError};
+use super::*;
+
+const HEAD: [&str; 7] = [
+    "INVITE sip:bob@example.com SIP/2.0",
+    "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1",
+    "Max-Forwards: 70",
+    "From: Alice <sip:alice@example.com>;tag=a1",
+    "To: <sip:bob@example.com>",
+    "Call-ID: c1@192.0.2.1",
+    "CSeq: 1 INVITE",
+];
+
+/// HEAD, then `extra` header lines, a Content-Length for `body`, the blank line and `body`.
+fn wire(extra: &[&str], body: &[u8]) -> Vec<u8> {
+    let mut text = HEAD.join("\r\n");
+    for line in extra {
+        text.push_str("\r\n");
+        text.push_str(line);
+    }
+    text.push_str(&format!("\r\nContent-Length: {}\r\n\r\n", body.len()));
+    let mut out = text.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+fn request(bytes: &[u8]) -> Request {
+    match parse(bytes) {
+        Ok(Message::Request(r)) => r,
+        other => panic!("expected a request, got {other:?}"),
+    }
+}
+
+fn refused(bytes: &[u8]) -> ParseError {
+    parse(bytes).expect_err("must be refused")
+}
+
+// ---- framing ----------------------------------------------------------------------------------------
+
+#[test]
+fn a_message_arriving_in_pieces_is_incomplete_until_its_last_byte() {
+    let full = wire(&["Content-Type: text/plain"], b"hello");
+    for n in 0..full.len() {
+        assert_eq!(next_frame(&full[..n]), Frame::Incomplete, "after {n} bytes");
+    }
+    assert_eq!(next_frame(&full), Frame::Message { skip: 0, len: full.len() });
+}
+
+#[test]
+fn two_messages_in_one_buffer_are_framed_one_after_the_other() {
+    let first = wire(&["Content-Type: text/plain"], b"one");
+    let second = wire(&[], b"");
+    let buf = [first.clone(), second.clone()].concat();
+    assert_eq!(next_frame(&buf), Frame::Message { skip: 0, len: first.len() });
+    assert_eq!(next_frame(&buf[first.len()..]), Frame::Message { skip: 0, len: second.len() });
+}
+
+#[test]
+fn double_crlf_is_a_ping_and_single_crlf_is_skipped() {
+    assert_eq!(next_frame(b"\r\n\r\n"), Frame::Ping { consumed: 4 });
+    assert_eq!(next_frame(b"\r\n\r\nINVITE"), Frame::Ping { consumed: 4 });
+    assert_eq!(next_frame(b"\r\n"), Frame::Skip { consumed: 2 });
+    assert_eq!(next_frame(b"\r"), Frame::Incomplete);
+    let msg = wire(&[], b"");
+    let buf = [b"\r\n".as_slice(), &msg].concat();
+    assert_eq!(next_frame(&buf), Frame::Message { skip: 2, len: msg.len() });
+}
+
+#[test]
+fn bad_content_lengths_close_the_stream() {
+    let with = |cl: &str| format!("OPTIONS sip:a@b SIP/2.0\r\nContent-Length: {cl}\r\n\r\n").into_bytes();
+    assert_eq!(next_frame(&with("70000")), Frame::Error(FrameError::TooLarge));
+    for bad in ["99999999999", "-1", "five", "", "1 2"] {
+        assert_eq!(next_frame(&with(bad)), Frame::Error(FrameError::BadContentLength), "{bad:?}");
+    }
+    let twice = b"OPTIONS sip:a@b SIP/2.0\r\nl: 1\r\nContent-Length: 2\r\n\r\nxx";
+    assert_eq!(next_frame(twice), Frame::Error(FrameError::BadContentLength));
+}
+
+#[test]
+fn a_head_longer_than_64_kib_is_too_large() {
+    assert_eq!(next_frame(&vec![b'a'; MAX_MESSAGE + 1]), Frame::Error(FrameError::TooLarge));
+    assert_eq!(next_frame(&vec![b'a'; MAX_MESSAGE]), Frame::Incomplete);
+    assert_eq!(refused(&vec![b'a'; MAX_MESSAGE + 1]).status, 413);
+}
+
+#[test]
+fn a_binary_body_is_kept_byte_exact() {
+    let body = [0u8, 0xff, 0xfe, b'\r', b'\n', 0x80, 0, b'\r', b'\n', b'\r', b'\n', 0xc3];
+    let bytes = wire(&["Content-Type: application/octet-stream"], &body);
+    let Frame::Message { skip, len } = next_frame(&bytes) else { panic!("not framed") };
+    let r = request(&bytes[skip..skip + len]);
+    assert_eq!(&r.body[..], &body[..]);
+    let again = request(&r.to_bytes());
+    assert_eq!(&again.body[..], &body[..]);
+}
+
+#[test]
+fn datagram_bodies_are_cut_to_content_length_and_short_ones_refused() {
+    let mut bytes = wire(&["Content-Type: text/plain"], b"abc");
+    bytes.extend_from_slice(b"trailing noise");
+    assert_eq!(&request(&bytes).body[..], b"abc");
+    let short = String::from_utf8(wire(&["Content-Type: text/plain"], b"abc")).unwrap();
+    let e = refused(short.replace("Content-Length: 3", "Content-Length: 10").as_bytes());
+    assert_eq!(e.status, 400);
+    assert!(e.echo.is_some(), "the 400 for a short body can be addressed");
+}
+
+// ---- header names, compact forms, lists, folding -------------------------------------------------------
+
+#[test]
+fn compact_forms_are_expanded() {
+    let bytes = b"INVITE sip:bob@example.com SIP/2.0\r\nv: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+        f: <sip:a@example.com>;tag=1\r\nt: <sip:bob@example.com>\r\ni: id1\r\nCSeq: 1 INVITE\r\n\
+        m: <sip:a@192.0.2.1>\r\nc: application/sdp\r\nk: timer\r\nx: 1800;refresher=uac\r\nl: 0\r\n\r\n";
+    let r = request(bytes);
+    let names: Vec<&str> = r.headers.iter().map(|(n, _)| n.as_str()).collect();
+    let expected = "Via From To Call-ID CSeq Contact Content-Type Supported Session-Expires Content-Length";
+    assert_eq!(names.join(" "), expected);
+    assert_eq!(r.headers.get(&HeaderName::SESSION_EXPIRES), Some("1800;refresher=uac"));
+    assert!(HeaderName::new("X").is("session-expires") && HeaderName::new("K") == HeaderName::SUPPORTED);
+}
+
+#[test]
+fn unknown_header_names_compare_case_insensitively_but_keep_their_spelling() {
+    let a = HeaderName::new("X-Custom-Thing");
+    assert_eq!(a, HeaderName::new("x-custom-thing"));
+    assert_eq!(a.as_str(), "X-Custom-Thing");
+    let set: HashSet<HeaderName> = [a.clone(), HeaderName::new("X-CUSTOM-THING")].into_iter().collect();
+    assert_eq!(set.len(), 1);
+    assert_ne!(a, HeaderName::new("X-Other"));
+    assert_eq!(HeaderName::new("cOnTaCt"), HeaderName::CONTACT);
+}
+
+#[test]
+fn vias_joined_by_commas_become_one_entry_each_in_order() {
+    let vias = "Via: SIP/2.0/TCP b.example.com;branch=z9hG4bK2 , SIP/2.0/TLS c.example.com:5061";
+    let r = request(&wire(&[vias], b""));
+    let hosts: Vec<String> = r.vias().iter().map(|v| format!("{}/{}", v.transport, v.sent_by)).collect();
+    assert_eq!(hosts, ["UDP/192.0.2.1:5060", "TCP/b.example.com", "TLS/c.example.com:5061"]);
+    assert_eq!(r.top_via().and_then(|v| v.branch().map(str::to_owned)).as_deref(), Some("z9hG4bK1"));
+}
+
+#[test]
+fn commas_inside_quotes_and_brackets_do_not_split_a_list() {
+    let r = request(&wire(&[r#"Contact: "Doe, John" <sip:j@example.com>;x="a,b", <sip:k@ex.com>"#], b""));
+    let contacts: Vec<&str> = r.headers.get_all(&HeaderName::CONTACT).collect();
+    assert_eq!(contacts, [r#""Doe, John" <sip:j@example.com>;x="a,b""#, "<sip:k@ex.com>"]);
+}
+
+#[test]
+fn continuation_lines_are_joined_with_one_space() {
+    let r = request(&wire(&["Subject: first\r\n second\r\n\t third"], b""));
+    assert_eq!(r.headers.get(&HeaderName::new("subject")), Some("first second third"));
+    let e = refused(b"OPTIONS sip:a@b SIP/2.0\r\n folded: first\r\n\r\n");
+    assert!(e.reason.contains("continuation"), "{}", e.reason);
+}
+
+#[test]
+fn nul_is_allowed_only_as_a_quoted_pair() {
+    let ok = wire(&["Subject: \"a\\\0b\""], b"");
+    assert!(parse(&ok).is_ok());
+    let bad = wire(&["Subject: a\0b"], b"");
+    assert!(refused(&bad).reason.contains("NUL"));
+}
+
+// ---- RFC 4028 headers ----------------------------------------------------------------------------------
+
+#[test]
+fn session_expires_values() {
+    let se = SessionExpires::parse("1800;refresher=uac").unwrap();
+    assert_eq!((se.delta, se.refresher), (1800, Some(Refresher::Uac)));
+    assert_eq!(
+        SessionExpires::parse(" 90 ; REFRESHER = UAS ; other").unwrap().refresher,
+        Some(Refresher::Uas)
+    );
+    assert_eq!(SessionExpires::parse("4000").unwrap(), SessionExpires { delta: 4000, refresher: None });
+    assert_eq!(SessionExpires::parse("1800;refresher=uac").unwrap().to_string(), "1800;refresher=uac");
+    assert!(matches!(SessionExpires::parse("-5"), Err(TimerHeaderError::NotANumber(_))));
+    assert!(matches!(SessionExpires::parse("abc"), Err(TimerHeaderError::NotANumber(_))));
+    assert!(matches!(SessionExpires::parse("99999999999"), Err(TimerHeaderError::Overflow(_))));
+    assert_eq!(SessionExpires::parse(""), Err(TimerHeaderError::Empty));
+    assert_eq!(SessionExpires::parse(";refresher=uac"), Err(TimerHeaderError::Empty));
+    assert_eq!(SessionExpires::parse("0"), Err(TimerHeaderError::Zero));
+    assert!(matches!(SessionExpires::parse("90;refresher=both"), Err(TimerHeaderError::Refresher(_))));
+    assert_eq!(SessionExpires::parse("90;refresher"), Err(TimerHeaderError::Refresher(String::new())));
+}
+
+#[test]
+fn min_se_values() {
+    assert_eq!(parse_min_se("90"), Ok(90));
+    assert_eq!(parse_min_se("120;lr"), Ok(120));
+    assert_eq!(parse_min_se("0"), Err(TimerHeaderError::Zero));
+    assert!(
+        parse_min_se("-90").is_err() && parse_min_se("99999999999").is_err() && parse_min_se("").is_err()
+    );
+}
+
+#[test]
+fn malformed_timer_headers_make_a_request_a_400() {
+    for line in ["Session-Expires: 0", "x: abc", "Session-Expires: 99999999999", "Min-SE: -1", "Min-SE:"] {
+        let e = refused(&wire(&[line], b""));
+        assert_eq!(e.status, 400, "{line}");
+        assert!(e.echo.is_some(), "{line}: the 400 can be addressed");
+    }
+    assert!(parse(&wire(&["Session-Expires: 1800;refresher=uas", "Min-SE: 90"], b"")).is_ok());
+}
+
+// ---- addresses ----------------------------------------------------------------------------------------
+
+#[test]
+fn name_addr_with_and_without_brackets() {
+    let a = NameAddr::parse(r#""Alice Smith" <sip:alice@example.com;transport=tcp>;tag=88sja8x"#).unwrap();
+    assert_eq!(a.display.as_deref(), Some(r#""Alice Smith""#));
+    assert_eq!(a.tag(), Some("88sja8x"));
+    assert_eq!(a.uri.as_sip().unwrap().transport().as_deref(), Some("tcp"));
+    let b = NameAddr::parse("sip:bob@example.com;tag=1;transport=udp").unwrap();
+    assert_eq!((b.display.as_deref(), b.tag()), (None, Some("1")));
+    assert_eq!(b.params.get("transport"), Some(Some("udp")), "no brackets: the header's");
+    assert_eq!(b.uri.as_sip().unwrap().param("transport"), None);
+    let c = NameAddr::parse("Bob Jones <sip:bob@example.com>").unwrap().with_tag("t9");
+    assert_eq!(c.to_string(), "Bob Jones <sip:bob@example.com>;tag=t9");
+    assert_eq!(NameAddr::parse("<sip:a@example.com>").unwrap().tag(), None);
+}
+
+#[test]
+fn malformed_name_addrs_are_refused() {
+    for bad in [
+        r#""unterminated <sip:a@example.com>"#,
+        "Bell, Alexander <sip:a@example.com>",
+        "< sip:a@example.com >",
+        "sip:a@example.com?Route=%3Csip:x%3E",
+        "<sip:a@example.com",
+        r#""a" b <sip:a@example.com>"#,
+    ] {
+        assert_eq!(NameAddr::parse(bad).map(|n| n.to_string()), None, "{bad}");
+    }
+    assert!(NameAddr::parse("<sip:a@example.com?Route=%3Csip:x%3E>").is_some(), "headers ok in <>");
+    assert!(NameAddr::parse(r#""quote \" and < inside" <sip:a@example.com>"#).is_some());
+}
+
+#[test]
+fn ipv6_uris_vias_and_display_names() {
+    let uri = SipUri::parse("sip:[2001:db8::1]:5070").unwrap();
+    let hp = uri.host_port();
+    assert_eq!(hp.host, Host::Ip("2001:db8::1".parse().unwrap()));
+    assert_eq!(hp.port, Some(5070));
+    assert_eq!(hp.to_string(), "[2001:db8::1]:5070");
+    assert_eq!(hp.socket_addr(5060), Some("[2001:db8::1]:5070".parse().unwrap()));
+    assert_eq!(HostPort::parse("[2001:db8::1]").unwrap().to_string(), "[2001:db8::1]");
+    let n = NameAddr::parse("\"Bob\" <sip:bob@[2001:db8::1]:5070;transport=tcp>;tag=x").unwrap();
+    assert_eq!(n.uri.as_sip().unwrap().host_port().port, Some(5070));
+    assert_eq!(n.to_string(), "\"Bob\" <sip:bob@[2001:db8::1]:5070;transport=tcp>;tag=x");
+    let via = Via::parse("SIP/2.0/TCP [2001:db8::2]:5071;branch=z9hG4bKv6").unwrap();
+    assert_eq!(via.sent_by.to_string(), "[2001:db8::2]:5071");
+    assert_eq!(via.to_string(), "SIP/2.0/TCP [2001:db8::2]:5071;branch=z9hG4bKv6");
+}
+
+#[test]
+fn via_received_and_rport() {
+    let mut via = Via::parse("SIP/2.0/UDP host.example.com:5060;branch=z9hG4bKx;rport").unwrap();
+    via.stamp_source("192.0.2.9:40000".parse().unwrap());
+    assert_eq!(via.params.get("received"), Some(Some("192.0.2.9")));
+    assert_eq!(via.response_target(5060), Some("192.0.2.9:40000".parse().unwrap()));
+    assert!(Via::parse("SIP/3.0/UDP h").is_none() && Via::parse("SIP/2.0 h").is_none());
+}
+
+// ---- start lines and methods ---------------------------------------------------------------------------
+
+#[test]
+fn extension_methods_are_kept_and_known_ones_are_case_sensitive() {
+    assert_eq!(Method::parse("INVITE"), Some(Method::Invite));
+    assert_eq!(Method::parse("invite"), Some(Method::Other("invite".into())));
+    assert_eq!(Method::parse("FOO-BAR").map(|m| m.to_string()).as_deref(), Some("FOO-BAR"));
+    assert_eq!(Method::parse("BAD METHOD"), None);
+    assert_eq!(Method::parse(""), None);
+    let text = String::from_utf8(wire(&[], b"")).unwrap().replace("INVITE", "FROB");
+    let r = request(text.as_bytes());
+    assert_eq!((r.method.as_str(), r.cseq().unwrap().method.as_str()), ("FROB", "FROB"));
+}
+
+#[test]
+fn reason_phrases_and_status_lines() {
+    assert_eq!(reason_phrase(200), "OK");
+    assert_eq!(reason_phrase(422), "Session Interval Too Small");
+    assert_eq!(reason_phrase(481), "Call/Transaction Does Not Exist");
+    assert_eq!(reason_phrase(299), "OK");
+    assert_eq!(reason_phrase(699), "Global Failure");
+    assert_eq!(Response::new(486).reason, "Busy Here");
+    let text = String::from_utf8(wire(&[], b"")).unwrap();
+    let response = text.replacen("INVITE sip:bob@example.com SIP/2.0", "SIP/2.0 183 Ringing, sort of", 1);
+    let Ok(Message::Response(r)) = parse(response.as_bytes()) else { panic!("not a response") };
+    assert_eq!((r.status, r.reason.as_str()), (183, "Ringing, sort of"));
+    for bad in ["SIP/2.0 99 Low", "SIP/2.0 700 High", "SIP/2.0 2000 Long", "SIP/1.0 200 OK"] {
+        assert!(parse(text.replacen(HEAD[0], bad, 1).as_bytes()).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn request_line_and_version_errors() {
+    let text = String::from_utf8(wire(&[], b"")).unwrap();
+    let with = |line: &str| parse(text.replacen(HEAD[0], line, 1).as_bytes());
+    assert_eq!(with("INVITE sip:bob@example.com SIP/3.0").unwrap_err().status, 505);
+    for bad in ["INVITE  sip:b@example.com SIP/2.0", "INVITE sip:b@example.com", "INVITE <sip:b@x> SIP/2.0"] {
+        let e = with(bad).unwrap_err();
+        assert_eq!(e.status, 400, "{bad}");
+        assert!(e.echo.is_some(), "{bad}: a 400 can be addressed");
+    }
+    assert!(with("INVITE sip:b@example.com?Subject=x SIP/2.0").is_err(), "headers in a Request-URI");
+    assert!(
+        matches!(with("INVITE tel:+15551234 SIP/2.0").unwrap(), Message::Request(r) if r.uri.as_sip().is_none())
+    );
+}
+
+#[test]
+fn header_checks_on_requests() {
+    assert!(parse(&wire(&["Date: Sat, 13 Nov 2010 23:29:00 GMT", "Contact: *"], b"")).is_ok());
+    assert!(refused(&wire(&["Date: Sat, 13 Nov 2010 23:29:00 EST"], b"")).reason.contains("Date"));
+    assert!(refused(&wire(&["Contact: sip:x@example.com?Route=y"], b"")).reason.contains("Contact"));
+    let mf = |v: &str| String::from_utf8(wire(&[], b"")).unwrap().replace("Max-Forwards: 70", v);
+    assert!(parse(mf("Max-Forwards: 0068").as_bytes()).is_ok());
+    assert!(parse(mf("Max-Forwards: 0").as_bytes()).is_ok());
+    assert!(
+        parse(mf("Max-Forwards: 256").as_bytes()).is_err()
+            && parse(mf("Max-Forwards: 00300").as_bytes()).is_err()
+    );
+    let no_type = wire(&[], b"body");
+    assert!(refused(&no_type).reason.contains("Content-Type"));
+    let twice = wire(&["Call-ID: other"], b"");
+    assert!(refused(&twice).echo.is_none(), "two Call-IDs: nothing safe to echo");
+}
+
+// ---- building and printing -----------------------------------------------------------------------------
+
+#[test]
+fn response_to_copies_vias_in_order_and_adds_a_to_tag() {
+    let r = request(&wire(&["Via: SIP/2.0/TCP proxy.example.com;branch=z9hG4bK2"], b""));
+    let ok = response_to(&r, 200, Some("b2"));
+    let vias: Vec<&str> = ok.headers.get_all(&HeaderName::VIA).collect();
+    assert_eq!(
+        vias,
+        ["SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1", "SIP/2.0/TCP proxy.example.com;branch=z9hG4bK2"]
+    );
+    assert_eq!(ok.to_hdr().unwrap().tag(), Some("b2"));
+    assert_eq!(ok.from_hdr().unwrap().tag(), Some("a1"));
+    assert_eq!((ok.call_id(), ok.cseq()), (r.call_id(), r.cseq()));
+    assert_eq!((ok.status, ok.reason.as_str()), (200, "OK"));
+    assert_eq!(response_to(&r, 100, Some("b2")).to_hdr().unwrap().tag(), None, "no tag on 100");
+    let text = String::from_utf8(wire(&[], b""))
+        .unwrap()
+        .replace("To: <sip:bob@example.com>", "To: <sip:bob@example.com>;tag=b2");
+    let in_dialog = request(text.as_bytes());
+    assert_eq!(
+        response_to(&in_dialog, 486, Some("zz")).to_hdr().unwrap().tag(),
+        Some("b2"),
+        "an existing tag is kept"
+    );
+}
+
+#[test]
+fn serialising_and_parsing_again_gives_the_same_message() {
+    let original = request(&wire(
+        &["Content-Type: application/sdp", "Subject: a\r\n b", "X-Odd: \"q\";p=1"],
+        b"v=0\r\n",
+    ));
+    let bytes = original.to_bytes();
+    assert_eq!(Message::Request(original.clone()), parse(&bytes).unwrap());
+    assert_eq!(parse(&bytes).unwrap().to_bytes(), bytes, "printing is stable");
+    let reply = response_to(&original, 180, Some("r1"));
+    assert_eq!(parse(&reply.to_bytes()).unwrap().to_bytes(), reply.to_bytes());
+}
+
+#[test]
+fn content_length_is_computed_not_copied() {
+    let mut r = Request::new(Method::Message, Uri::parse("sip:bob@example.com").unwrap());
+    for line in &HEAD[1..] {
+        let (name, value) = line.split_once(": ").unwrap();
+        r.headers.push(HeaderName::new(name), value.replace("INVITE", "MESSAGE"));
+    }
+    r.headers.push(HeaderName::CONTENT_TYPE, "text/plain");
+    r.headers.push(HeaderName::CONTENT_LENGTH, "999");
+    r.body = bytes::Bytes::from_static(b"hello");
+    let text = String::from_utf8(r.to_bytes().to_vec()).unwrap();
+    assert_eq!(text.matches("Content-Length").count(), 1);
+    assert!(text.ends_with("Content-Length: 5\r\n\r\nhello"), "{text}");
+    let parsed = request(text.as_bytes());
+    assert_eq!(
+        (&parsed.body[..], parsed.headers.get(&HeaderName::CONTENT_LENGTH)),
+        (&b"hello"[..], Some("5"))
+    );
+}
