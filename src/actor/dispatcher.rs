@@ -1,46 +1,148 @@
 //! Every received message passes here, on the task that received it: parse once, answer what fails to
-//! parse, hand the rest to the task that owns it. SIP rules stay in `proto`; this file only routes.
+//! parse, hand the rest to its owner — the call whose Call-ID it carries, a new call for an INVITE a route
+//! allows, or the endpoint for everything else. SIP rules stay in `proto`; this file only routes.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::call_actor::{self, CallContext, Started};
+use super::call_index::{CallIndex, Refused};
+use super::clock;
 use super::endpoint_task::Mail;
-use crate::net::{Inbound, Outbound, Peer, Sink};
+use crate::net::{Inbound, Peer, Sink};
+use crate::proto::call::{Call, CallConfig, Input, LegId, PassList};
 use crate::proto::endpoint::InvitePolicy;
-use crate::proto::router::Router;
+use crate::proto::router::{RouteEntry, Router};
 use crate::proto::stateless;
-use crate::sip::{self, Message, Request, SipHeaders};
+use crate::proto::transaction::TimerConfig;
+use crate::sip::{self, Message, Method, Request, SipHeaders};
 
 pub struct Dispatcher {
-    outbound: Outbound,
     router: Router,
     endpoint: mpsc::Sender<Mail>,
+    calls: Arc<CallIndex>,
+    call_ctx: CallContext,
+    max_calls: usize,
+    ring_timeout: Duration,
+    seeds: AtomicU64,
 }
 
 impl Dispatcher {
-    pub fn new(outbound: Outbound, router: Router, endpoint: mpsc::Sender<Mail>) -> Arc<Dispatcher> {
-        Arc::new(Dispatcher { outbound, router, endpoint })
+    pub fn new(
+        router: Router,
+        endpoint: mpsc::Sender<Mail>,
+        calls: Arc<CallIndex>,
+        call_ctx: CallContext,
+        max_calls: usize,
+        ring_timeout: Duration,
+    ) -> Arc<Dispatcher> {
+        let seed = fastrand::u64(..);
+        Arc::new(Dispatcher {
+            router,
+            endpoint,
+            calls,
+            call_ctx,
+            max_calls,
+            ring_timeout,
+            seeds: AtomicU64::new(seed),
+        })
     }
 
     fn send(&self, peer: &Peer, message: &Message) {
-        self.outbound.send(peer, message.to_bytes());
+        self.call_ctx.outbound.send(peer, message.to_bytes());
     }
 
-    fn on_request(&self, peer: Peer, mut request: Request) {
-        request.stamp_source(peer.addr);
-        let user = request.uri.as_sip().and_then(|u| u.user().map(str::to_owned));
-        // Calls arrive with the bridging issue; until then an allowed INVITE is answered 503.
-        let policy = match self.router.route_for(peer.addr.ip(), user.as_deref()) {
-            Some(_) => InvitePolicy::Unavailable,
-            None => InvitePolicy::Forbidden,
-        };
+    fn to_endpoint(&self, peer: Peer, request: Request, policy: InvitePolicy) {
         if let Err(mpsc::error::TrySendError::Full((peer, request, _))) =
             self.endpoint.try_send((peer, request, policy))
         {
             tracing::warn!(from = %peer.addr, call_id = request.call_id().unwrap_or(""), "endpoint busy: 503");
-            if request.method != sip::Method::Ack {
-                self.send(&peer, &Message::Response(stateless::reply(&request, 503)));
+            self.busy(&peer, &request);
+        }
+    }
+
+    /// 503 for a request we cannot queue (never for an ACK).
+    fn busy(&self, peer: &Peer, request: &Request) {
+        if request.method != Method::Ack {
+            self.send(peer, &Message::Response(stateless::reply(request, 503)));
+        }
+    }
+
+    /// Hands a message to its call; false when no call has this Call-ID.
+    fn to_call(&self, peer: &Peer, message: Message) -> bool {
+        let Some(call_id) = message.headers().get(&sip::HeaderName::CALL_ID) else { return false };
+        let Some((mailbox, leg)) = self.calls.get(call_id) else { return false };
+        let input = match leg {
+            LegId::A => Input::FromA(message),
+            LegId::B => Input::FromB(message),
+        };
+        if let Err(mpsc::error::TrySendError::Full(
+            Input::FromA(Message::Request(r)) | Input::FromB(Message::Request(r)),
+        )) = mailbox.try_send(input)
+        {
+            self.busy(peer, &r);
+        }
+        true
+    }
+
+    fn on_request(&self, peer: Peer, mut request: Request) {
+        request.stamp_source(peer.addr);
+        // Anything with the Call-ID of a call in progress is that call's, retransmitted INVITEs included.
+        if request.call_id().is_some_and(|id| self.calls.get(id).is_some()) {
+            self.to_call(&peer, Message::Request(request));
+            return;
+        }
+        let initial_invite =
+            request.method == Method::Invite && request.to_hdr().is_some_and(|t| t.tag().is_none());
+        if !initial_invite || stateless::precheck(&request).is_some() {
+            return self.to_endpoint(peer, request, InvitePolicy::Unavailable);
+        }
+        let user = request.uri.as_sip().and_then(|u| u.user().map(str::to_owned));
+        let Some(route) = self.router.route_for(peer.addr.ip(), user.as_deref()) else {
+            // Default deny: no route, nothing forwarded anywhere (toll-fraud safety).
+            tracing::info!(from = %peer.addr, user = user.as_deref().unwrap_or(""), "no route allows this INVITE: 403");
+            return self.to_endpoint(peer, request, InvitePolicy::Forbidden);
+        };
+        self.start_call(peer, request, route);
+    }
+
+    fn start_call(&self, peer: Peer, request: Request, route: &RouteEntry) {
+        let Some(call_id_a) = request.call_id().map(str::to_owned) else { return };
+        if self.calls.get(&call_id_a).is_some() {
+            self.to_call(&peer, Message::Request(request));
+            return;
+        }
+        let config = CallConfig {
+            timers: TimerConfig::default(),
+            ring_timeout: self.ring_timeout,
+            target: route.target_uri.clone(),
+            pass: PassList::new(route.pass.clone()),
+        };
+        let seed = self.seeds.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
+        let call =
+            Call::new(clock::now(), request.clone(), self.call_ctx.listeners.setup(peer), config, seed);
+        let (tx, rx) = mpsc::channel(call_actor::MAILBOX);
+        match self.calls.insert(&call_id_a, call.b_call_id(), tx, self.max_calls) {
+            Ok(guard) => {
+                let started = Started {
+                    call,
+                    guard,
+                    mailbox: rx,
+                    target: route.target_uri.clone(),
+                    route: route.name.clone(),
+                    call_id_a,
+                };
+                call_actor::spawn(started, self.call_ctx.clone());
+            }
+            Err(Refused::Exists) => {
+                self.to_call(&peer, Message::Request(request));
+            }
+            Err(Refused::Full) => {
+                tracing::warn!(from = %peer.addr, max = self.max_calls, "max_calls reached: 503");
+                self.to_endpoint(peer, request, InvitePolicy::Unavailable);
             }
         }
     }
@@ -52,7 +154,10 @@ impl Sink for Dispatcher {
         match sip::parse(&bytes) {
             Ok(Message::Request(request)) => self.on_request(peer, request),
             Ok(Message::Response(response)) => {
-                tracing::debug!(from = %peer.addr, status = response.status, "response matches no transaction");
+                let status = response.status;
+                if !self.to_call(&peer, Message::Response(response)) {
+                    tracing::debug!(from = %peer.addr, status, "response matches no call");
+                }
             }
             Err(e) => match e.echo {
                 Some(echo) => {

@@ -1,5 +1,7 @@
 //! The effects tier's tasks: bind listeners, dispatch, drive machines with the clock, drain on shutdown.
 
+pub mod call_actor;
+pub mod call_index;
 pub mod clock;
 pub mod dispatcher;
 pub mod endpoint_task;
@@ -25,7 +27,9 @@ pub enum RunError {
 
 /// Binds every listener, serves until `stop` fires, then drains.
 pub async fn run(config: Config, stop: impl std::future::Future<Output = ()>) -> Result<(), RunError> {
+    // Two stages: calls end first (their BYEs need the transports), then the transports stop.
     let (shutdown, rx) = Shutdown::new();
+    let (calls_shutdown, calls_rx) = Shutdown::new();
     let connections = Connections::new();
     let mut udp_sockets = Vec::new();
     let mut tcp_listeners = Vec::new();
@@ -52,7 +56,21 @@ pub async fn run(config: Config, stop: impl std::future::Future<Output = ()>) ->
     let outbound = Outbound::new(udp_sockets.clone(), tcp.clone());
     let endpoint = endpoint_task::spawn(outbound.clone(), rx.clone());
     let router = crate::proto::router::Router::new(&config);
-    let dispatcher: Arc<dyn Sink> = dispatcher::Dispatcher::new(outbound, router, endpoint);
+    let listeners = call_actor::Listeners {
+        udp: udp_sockets.iter().filter_map(|s| s.local_addr().ok()).collect(),
+        tcp: tcp_listeners.iter().filter_map(|l| l.local_addr().ok()).collect(),
+        advertise: config.advertise.as_deref().and_then(crate::sip::HostPort::parse),
+    };
+    let calls = call_index::CallIndex::new();
+    let call_ctx = call_actor::CallContext { outbound, listeners, shutdown: calls_rx };
+    let dispatcher: Arc<dyn Sink> = dispatcher::Dispatcher::new(
+        router,
+        endpoint,
+        Arc::clone(&calls),
+        call_ctx,
+        config.limits.max_calls,
+        Duration::from_secs(config.limits.ring_timeout),
+    );
     let _ = sink_slot.set(Arc::clone(&dispatcher));
 
     let mut tasks = JoinSet::new();
@@ -66,6 +84,16 @@ pub async fn run(config: Config, stop: impl std::future::Future<Output = ()>) ->
     }
 
     stop.await;
+    calls_shutdown.trigger();
+    // Calls end on both legs (BYE, CANCEL, final answers) before the transports close.
+    let calls_done = async {
+        while calls.live() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(3), calls_done).await.is_err() {
+        tracing::warn!(live = calls.live(), "calls still ending at shutdown");
+    }
     shutdown.trigger();
     let drain = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(Duration::from_secs(5), drain).await.is_err() {

@@ -188,10 +188,12 @@ pub struct Limits {
     pub tcp_idle_timeout: u64,
     /// Open TCP connections at most (inbound and outbound together).
     pub max_tcp_connections: usize,
+    /// Seconds leg B may ring without an answer before it is cancelled and the caller gets 408.
+    pub ring_timeout: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_calls: 100_000, tcp_idle_timeout: 600, max_tcp_connections: 10_000 }
+        Limits { max_calls: 100_000, tcp_idle_timeout: 600, max_tcp_connections: 10_000, ring_timeout: 120 }
     }
 }

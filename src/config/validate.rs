@@ -32,6 +32,9 @@ impl Config {
         if self.limits.max_calls == 0 {
             return Err(invalid("limits.max_calls", "must be at least 1"));
         }
+        if self.limits.ring_timeout == 0 {
+            return Err(invalid("limits.ring_timeout", "must be at least 1 second"));
+        }
         if self.limits.tcp_idle_timeout == 0 {
             return Err(invalid("limits.tcp_idle_timeout", "must be at least 1 second"));
         }

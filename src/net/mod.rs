@@ -55,3 +55,12 @@ pub struct Inbound {
 pub trait Sink: Send + Sync + 'static {
     fn on_message(&self, inbound: Inbound);
 }
+
+/// The local address the kernel would use to reach `dest` (no packet is sent): what to put in Via and
+/// Contact when listening on an unspecified address.
+pub fn local_ip_towards(dest: SocketAddr) -> Option<std::net::IpAddr> {
+    let bind: SocketAddr = if dest.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().ok()?;
+    let socket = std::net::UdpSocket::bind(bind).ok()?;
+    socket.connect(dest).ok()?;
+    Some(socket.local_addr().ok()?.ip())
+}

@@ -9,8 +9,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::Instant;
 
 use super::stateless;
-use super::time::Deadline;
-use super::transaction::{ServerInvite, ServerKey, ServerNonInvite, TimerConfig, TxOutput};
+use super::transaction::{ServerKey, ServerTx, TimerConfig, TxOutput};
 use crate::sip::{Message, Method, Request, Response, SipHeaders};
 
 /// What new out-of-dialog INVITEs get while the endpoint answers them itself.
@@ -22,48 +21,10 @@ pub enum InvitePolicy {
     Unavailable,
 }
 
-enum Tx {
-    Invite(ServerInvite),
-    NonInvite(ServerNonInvite),
-}
-
-impl Tx {
-    fn handle_request(&mut self, now: Instant, request: Request) {
-        match self {
-            Tx::Invite(t) => t.handle_request(now, request),
-            Tx::NonInvite(t) => t.handle_request(now, request),
-        }
-    }
-    fn respond(&mut self, now: Instant, response: Response) {
-        match self {
-            Tx::Invite(t) => t.respond(now, response),
-            Tx::NonInvite(t) => t.respond(now, response),
-        }
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        match self {
-            Tx::Invite(t) => t.handle_timeout(now),
-            Tx::NonInvite(t) => t.handle_timeout(now),
-        }
-    }
-    fn poll_output(&mut self) -> Option<TxOutput> {
-        match self {
-            Tx::Invite(t) => t.poll_output(),
-            Tx::NonInvite(t) => t.poll_output(),
-        }
-    }
-    fn poll_timeout(&self) -> Option<Deadline> {
-        match self {
-            Tx::Invite(t) => t.poll_timeout(),
-            Tx::NonInvite(t) => t.poll_timeout(),
-        }
-    }
-}
-
 struct Entry<P> {
     key: ServerKey,
     peer: P,
-    tx: Tx,
+    tx: ServerTx,
     /// The deadline this entry is filed under in the heap (older heap records are stale).
     armed: Option<Instant>,
 }
@@ -115,11 +76,7 @@ impl<P: Clone> Endpoint<P> {
         };
         let id = self.next_id;
         self.next_id += 1;
-        let tx = if request.method == Method::Invite {
-            Tx::Invite(ServerInvite::new(request, reliable, self.timers, now))
-        } else {
-            Tx::NonInvite(ServerNonInvite::new(request, reliable, self.timers, now))
-        };
+        let tx = ServerTx::new(request, reliable, self.timers, now);
         let mut entry = Entry { key: key.clone(), peer, tx, armed: None };
         entry.tx.respond(now, response);
         self.ids.insert(key, id);

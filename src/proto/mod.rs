@@ -11,6 +11,7 @@
 //! Nothing here imports tokio or dashmap, opens a socket or reads the clock: `now` is always handed in
 //! (a test in tests/it/layering.rs keeps that true). Protocol anomalies are outputs, not `Err`.
 
+pub mod call;
 pub mod dialog;
 pub mod endpoint;
 pub mod ids;

@@ -25,6 +25,10 @@ pub struct RouteEntry {
     pub session_timer: SessionTimerConfig,
     /// The trunk the call came from, when the route matched by trunk.
     pub from_trunk: Option<usize>,
+    /// Leg B's Request-URI template: the route's `to`, or the trunk's `uri`.
+    pub target_uri: String,
+    /// Headers copied across legs: the pass lists of the trunks on either side.
+    pub pass: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -62,7 +66,24 @@ impl Router {
                     },
                     Target::Uri(_) => config.session_timer.clone(),
                 };
+                let target_uri = match &target {
+                    Target::Uri(uri) => uri.clone(),
+                    Target::Trunk(i) => config.trunks[*i].uri.clone(),
+                };
+                let pass = [
+                    from_trunk,
+                    match target {
+                        Target::Trunk(i) => Some(i),
+                        Target::Uri(_) => None,
+                    },
+                ]
+                .into_iter()
+                .flatten()
+                .flat_map(|i| config.trunks[i].headers.pass.clone())
+                .collect();
                 RouteEntry {
+                    target_uri,
+                    pass,
                     name: route.name.clone(),
                     sources,
                     user: route.user.as_deref().and_then(|u| Regex::new(&format!("^(?:{u})$")).ok()),

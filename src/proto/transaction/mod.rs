@@ -22,6 +22,7 @@
 //!
 //! [`Deadline`]: crate::proto::time::Deadline
 
+mod any;
 mod client_invite;
 mod client_non_invite;
 mod key;
@@ -32,6 +33,7 @@ mod timers;
 #[cfg(test)]
 mod tests;
 
+pub use any::{ClientTx, ServerTx};
 pub use client_invite::ClientInvite;
 pub use client_non_invite::ClientNonInvite;
 pub use key::{ClientKey, ServerKey};

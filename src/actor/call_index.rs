@@ -1,0 +1,91 @@
+//! The call index: Call-ID of either leg → the call task's mailbox and which leg it is. Written at call
+//! start and end, read on every message. Entries are removed by a guard the call task owns, so a call
+//! that ends in any way, a panic included, leaves nothing behind. One of the two places dashmap is used.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+use tokio::sync::mpsc;
+
+use crate::net::Peer;
+use crate::proto::call::{Input, LegId};
+
+pub type Mail = Input<Peer>;
+
+#[derive(Debug, Default)]
+pub struct CallIndex {
+    by_call_id: DashMap<String, (mpsc::Sender<Mail>, LegId)>,
+    live: AtomicUsize,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// `max_calls` calls are up already.
+    Full,
+    /// A call with this Call-ID exists (a retransmission raced us): route to it instead.
+    Exists,
+}
+
+/// Owned by the call task: dropping it removes both legs' entries.
+#[derive(Debug)]
+pub struct IndexGuard {
+    index: Arc<CallIndex>,
+    keys: [String; 2],
+}
+
+impl Drop for IndexGuard {
+    fn drop(&mut self) {
+        for key in &self.keys {
+            self.index.by_call_id.remove(key);
+        }
+        self.index.live.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl CallIndex {
+    pub fn new() -> Arc<CallIndex> {
+        Arc::new(CallIndex::default())
+    }
+
+    /// The mailbox and leg for a Call-ID (a clone: no guard is held past this call).
+    pub fn get(&self, call_id: &str) -> Option<(mpsc::Sender<Mail>, LegId)> {
+        self.by_call_id.get(call_id).map(|e| e.value().clone())
+    }
+
+    /// Registers a new call under both Call-IDs, unless `max` calls are live or leg A's Call-ID is taken.
+    pub fn insert(
+        self: &Arc<Self>,
+        a: &str,
+        b: &str,
+        mailbox: mpsc::Sender<Mail>,
+        max: usize,
+    ) -> Result<IndexGuard, Refused> {
+        if self.live.fetch_add(1, Ordering::AcqRel) >= max {
+            self.live.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refused::Full);
+        }
+        match self.by_call_id.entry(a.to_owned()) {
+            Entry::Occupied(_) => {
+                self.live.fetch_sub(1, Ordering::AcqRel);
+                return Err(Refused::Exists);
+            }
+            Entry::Vacant(v) => {
+                v.insert((mailbox.clone(), LegId::A));
+            }
+        }
+        self.by_call_id.insert(b.to_owned(), (mailbox, LegId::B));
+        Ok(IndexGuard { index: Arc::clone(self), keys: [a.to_owned(), b.to_owned()] })
+    }
+
+    /// Calls whose task is still running.
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// Index entries (two per live call).
+    pub fn entries(&self) -> usize {
+        self.by_call_id.len()
+    }
+}

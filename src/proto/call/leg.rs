@@ -1,0 +1,163 @@
+//! One leg of a call: where it goes, its dialog, its server and client transactions (RFC 3261 §17), the
+//! 2xx we retransmit until its ACK (§13.3.1.4), and the ACK we re-send when their 2xx repeats (§13.2.2.4).
+
+use std::time::{Duration, Instant};
+
+use crate::proto::dialog::Dialog;
+use crate::proto::ids::Ids;
+use crate::proto::transaction::{ClientKey, ClientTx, ServerKey, ServerTx, TimerConfig};
+use crate::sip::{HeaderName, HostPort, Method, Request, Response, Via};
+
+/// How to reach a leg's peer and how to name ourselves to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegSetup<P> {
+    /// The actor's handle for the peer (address, transport, connection).
+    pub peer: P,
+    /// Stream transport: no retransmissions (RFC 3261 §17.1.1.2).
+    pub reliable: bool,
+    /// Via transport token: `UDP`, `TCP`.
+    pub transport: &'static str,
+    /// Our address as this peer must see it (listening address or `advertise`).
+    pub local: HostPort,
+}
+
+/// What a client transaction is for, so its responses go to the right handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientRole {
+    /// The INVITE that sets up leg B.
+    Invite,
+    /// CANCEL of leg B's INVITE.
+    Cancel,
+    /// A BYE we send to end the call.
+    Bye,
+    /// A request relayed from the other leg; its responses go back to that leg's server transaction.
+    Relay { from: ServerKey },
+}
+
+pub struct Server {
+    pub tx: ServerTx,
+}
+
+pub struct Client {
+    pub tx: ClientTx,
+    pub role: ClientRole,
+}
+
+/// Our 2xx to an INVITE on this leg, retransmitted at T1, 2·T1, … T2 until its ACK, for 64·T1.
+#[derive(Debug, Clone)]
+pub struct Pending2xx {
+    pub response: Response,
+    pub cseq: u32,
+    pub next: Instant,
+    pub interval: Duration,
+    pub give_up: Instant,
+}
+
+pub struct Leg<P> {
+    pub setup: Option<LegSetup<P>>,
+    pub dialog: Option<Dialog>,
+    pub servers: Vec<Server>,
+    pub clients: Vec<Client>,
+    pub pending_2xx: Option<Pending2xx>,
+    /// The ACK we sent for their 2xx (CSeq number, request), re-sent if the 2xx repeats.
+    pub last_ack: Option<(u32, Request)>,
+}
+
+impl<P: Clone> Leg<P> {
+    pub fn new(setup: Option<LegSetup<P>>) -> Leg<P> {
+        Leg {
+            setup,
+            dialog: None,
+            servers: Vec::new(),
+            clients: Vec::new(),
+            pending_2xx: None,
+            last_ack: None,
+        }
+    }
+
+    pub fn reliable(&self) -> bool {
+        self.setup.as_ref().is_some_and(|s| s.reliable)
+    }
+
+    /// Adds our Via (new branch, `rport` asked for: RFC 3581) and Contact to a request we originate.
+    pub fn stamp(&self, request: &mut Request, ids: &mut Ids) {
+        let Some(setup) = &self.setup else { return };
+        let mut via = Via::new(setup.transport, setup.local.clone(), &ids.branch());
+        via.params.set("rport", None);
+        request.headers.push_front(HeaderName::VIA, via.to_string());
+        if !matches!(request.method, Method::Ack | Method::Cancel | Method::Bye) {
+            request.headers.set(HeaderName::CONTACT, self.contact());
+        }
+    }
+
+    /// Our Contact on this leg (RFC 3261 §8.1.1.8), with the transport when it is not UDP.
+    pub fn contact(&self) -> String {
+        match &self.setup {
+            Some(s) if s.transport != "UDP" => {
+                format!("<sip:{};transport={}>", s.local, s.transport.to_ascii_lowercase())
+            }
+            Some(s) => format!("<sip:{}>", s.local),
+            None => String::new(),
+        }
+    }
+
+    pub fn server(&mut self, key: &ServerKey) -> Option<&mut Server> {
+        self.servers.iter_mut().find(|s| s.tx.key() == key)
+    }
+
+    pub fn client(&mut self, key: &ClientKey) -> Option<&mut Client> {
+        self.clients.iter_mut().find(|c| c.tx.key() == key)
+    }
+
+    /// Starts a client transaction; its first output puts the request on the wire.
+    pub fn start_client(&mut self, request: Request, role: ClientRole, timers: TimerConfig, now: Instant) {
+        let tx = ClientTx::new(request, self.reliable(), timers, now);
+        self.clients.push(Client { tx, role });
+    }
+
+    /// Starts a server transaction for an arriving request and returns its key.
+    pub fn start_server(&mut self, request: Request, timers: TimerConfig, now: Instant) -> ServerKey {
+        let tx = ServerTx::new(request, self.reliable(), timers, now);
+        let key = tx.key().clone();
+        self.servers.push(Server { tx });
+        key
+    }
+
+    /// Whether an INVITE transaction (either direction) is still open on this leg.
+    pub fn invite_in_progress(&self) -> bool {
+        self.clients
+            .iter()
+            .any(|c| matches!(c.tx, ClientTx::Invite(_)) && !c.tx.is_terminated() && !self.invite_done(c))
+            || self.servers.iter().any(|s| matches!(s.tx, ServerTx::Invite(_)) && !s.tx.is_final())
+            || self.pending_2xx.is_some()
+    }
+
+    fn invite_done(&self, client: &Client) -> bool {
+        match &client.tx {
+            ClientTx::Invite(t) => matches!(
+                t.state(),
+                crate::proto::transaction::TxState::Accepted | crate::proto::transaction::TxState::Completed
+            ),
+            ClientTx::NonInvite(_) => true,
+        }
+    }
+
+    /// Removes finished transactions.
+    pub fn reap(&mut self) {
+        self.servers.retain(|s| !s.tx.is_terminated());
+        self.clients.retain(|c| !c.tx.is_terminated());
+    }
+
+    /// Nothing left that could still send or absorb a message.
+    pub fn is_idle(&self) -> bool {
+        self.servers.is_empty() && self.clients.is_empty() && self.pending_2xx.is_none()
+    }
+
+    /// The earliest deadline of this leg's machines.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let servers = self.servers.iter().filter_map(|s| s.tx.poll_timeout().map(|d| d.at));
+        let clients = self.clients.iter().filter_map(|c| c.tx.poll_timeout().map(|d| d.at));
+        let pending = self.pending_2xx.iter().map(|p| p.next.min(p.give_up));
+        servers.chain(clients).chain(pending).min()
+    }
+}

@@ -1,0 +1,415 @@
+//! A bridged call: leg A (we are UAS) and leg B (we are UAC), each its own RFC 3261 dialog with its own
+//! Call-ID, tags, CSeq space and transactions. A sans-IO machine: `handle_input(now, input)`,
+//! `handle_timeout(now)`, `poll_output()`, `poll_timeout()`; the actor owns the sockets and the clock.
+//!
+//! Files: `setup.rs` (leg B's INVITE, provisional/final responses, CANCEL, ring timeout, forks),
+//! `in_dialog.rs` (BYE, relayed requests and their responses, ACKs), `bridge.rs` (what crosses legs),
+//! `leg.rs` (one leg's state), `end_reason.rs`.
+
+mod bridge;
+mod end_reason;
+mod in_dialog;
+mod leg;
+mod setup;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+pub use bridge::PassList;
+pub use end_reason::EndReason;
+pub use leg::LegSetup;
+
+use leg::Leg;
+
+use crate::proto::ids::Ids;
+use crate::proto::transaction::{ServerKey, TimerConfig, TxOutput};
+use crate::sip::{Message, Method, Request};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LegId {
+    /// The caller's leg: we are its UAS.
+    A,
+    /// The leg we originate: we are its UAC.
+    B,
+}
+
+impl LegId {
+    pub fn other(self) -> LegId {
+        match self {
+            LegId::A => LegId::B,
+            LegId::B => LegId::A,
+        }
+    }
+}
+
+impl fmt::Display for LegId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LegId::A => "A",
+            LegId::B => "B",
+        })
+    }
+}
+
+/// What a call needs to know beyond the INVITE that starts it.
+#[derive(Debug, Clone)]
+pub struct CallConfig {
+    pub timers: TimerConfig,
+    /// No answer within this long → CANCEL leg B, 408 to the caller.
+    pub ring_timeout: Duration,
+    /// Leg B's Request-URI host part (route target or trunk URI); the user is kept from leg A.
+    pub target: String,
+    pub pass: PassList,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input<P> {
+    /// A message from leg A's peer (matched by leg A's Call-ID).
+    FromA(Message),
+    /// A message from leg B's peer (matched by leg B's Call-ID).
+    FromB(Message),
+    /// The actor resolved leg B's next hop: the INVITE goes out.
+    Connect(LegSetup<P>),
+    /// Leg B's next hop could not be resolved.
+    Unreachable(String),
+    /// The daemon stops: end the call on both legs.
+    Shutdown,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // drained at once by the actor; boxing every send would cost more
+pub enum Output<P> {
+    Send {
+        to: P,
+        message: Message,
+    },
+    /// Leg B answered and the answer went to leg A.
+    Answered,
+    /// The call is over (messages may still flow to finish its transactions).
+    Ended(EndReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for leg B's next hop.
+    Resolving,
+    /// Leg B's INVITE is out, no answer yet.
+    Calling,
+    /// Both legs confirmed.
+    Confirmed,
+}
+
+/// An ACK to send on `to` once the ACK for our 2xx arrives on the other leg (the offer was in the 2xx, so
+/// the answer is in that ACK: RFC 3264 §5, RFC 3261 §13.2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AckRelay {
+    /// The leg whose ACK we wait for and the CSeq it carries.
+    on: LegId,
+    on_cseq: u32,
+    /// The CSeq of the INVITE on the other leg that this ACK completes.
+    to_cseq: u32,
+}
+
+pub struct Call<P> {
+    a: Leg<P>,
+    b: Leg<P>,
+    config: CallConfig,
+    ids: Ids,
+    phase: Phase,
+    /// Our To tag on leg A.
+    a_tag: String,
+    invite_a: ServerKey,
+    /// Leg B's Call-ID (ours).
+    b_call_id: String,
+    /// Leg B's INVITE as sent (for CANCEL and the dialog), once sent.
+    invite_b: Option<Request>,
+    b_provisional: bool,
+    cancel_pending: bool,
+    cancel_deadline: Option<Instant>,
+    ring_deadline: Option<Instant>,
+    ack_relay: Option<AckRelay>,
+    end: Option<EndReason>,
+    /// After the end, the call is dropped by then whatever is still open.
+    finish_by: Option<Instant>,
+    out: VecDeque<Output<P>>,
+}
+
+/// What happened to a client transaction, for its role's handler.
+enum ClientEvent {
+    Response(crate::sip::Response),
+    Timeout,
+}
+
+impl<P: Clone> Call<P> {
+    /// A call for `invite` from leg A. The server transaction answers 100 Trying at once; leg B starts on
+    /// [`Input::Connect`].
+    pub fn new(now: Instant, invite: Request, a: LegSetup<P>, config: CallConfig, seed: u64) -> Call<P> {
+        let mut ids = Ids::from_seed(seed);
+        let mut leg_a = Leg::new(Some(a));
+        let invite_a = leg_a.start_server(invite, config.timers, now);
+        let mut call = Call {
+            a: leg_a,
+            b: Leg::new(None),
+            a_tag: ids.tag(),
+            b_call_id: ids.call_id("sst-b2bua"),
+            ids,
+            config,
+            phase: Phase::Resolving,
+            invite_a,
+            invite_b: None,
+            b_provisional: false,
+            cancel_pending: false,
+            cancel_deadline: None,
+            ring_deadline: None,
+            ack_relay: None,
+            end: None,
+            finish_by: None,
+            out: VecDeque::new(),
+        };
+        call.check_max_forwards(now);
+        call.pump(now);
+        call
+    }
+
+    /// Leg B's Call-ID, for the actor's call index.
+    pub fn b_call_id(&self) -> &str {
+        &self.b_call_id
+    }
+
+    pub fn end_reason(&self) -> Option<&EndReason> {
+        self.end.as_ref()
+    }
+
+    pub fn handle_input(&mut self, now: Instant, input: Input<P>) {
+        match input {
+            Input::FromA(Message::Request(r)) => self.on_request(now, LegId::A, r),
+            Input::FromB(Message::Request(r)) => self.on_request(now, LegId::B, r),
+            Input::FromA(Message::Response(r)) => self.on_response(now, LegId::A, r),
+            Input::FromB(Message::Response(r)) => self.on_response(now, LegId::B, r),
+            Input::Connect(setup) => self.connect(now, setup),
+            Input::Unreachable(why) => self.fail_setup(now, 503, EndReason::Unreachable(why)),
+            Input::Shutdown => self.end(now, EndReason::Shutdown, None),
+        }
+        self.pump(now);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for id in [LegId::A, LegId::B] {
+            let leg = self.leg_mut(id);
+            for s in &mut leg.servers {
+                s.tx.handle_timeout(now);
+            }
+            for c in &mut leg.clients {
+                c.tx.handle_timeout(now);
+            }
+            self.retransmit_2xx(now, id);
+        }
+        self.setup_timeouts(now);
+        if self.finish_by.is_some_and(|t| t <= now) {
+            for leg in [&mut self.a, &mut self.b] {
+                leg.servers.clear();
+                leg.clients.clear();
+                leg.pending_2xx = None;
+            }
+        }
+        self.pump(now);
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output<P>> {
+        self.out.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.a.next_deadline(),
+            self.b.next_deadline(),
+            self.ring_deadline,
+            self.cancel_deadline,
+            self.finish_by,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The call has ended and nothing is left to send or absorb: the actor may drop it.
+    pub fn is_finished(&self) -> bool {
+        self.end.is_some() && self.a.is_idle() && self.b.is_idle()
+    }
+
+    fn leg_mut(&mut self, id: LegId) -> &mut Leg<P> {
+        match id {
+            LegId::A => &mut self.a,
+            LegId::B => &mut self.b,
+        }
+    }
+
+    fn leg(&self, id: LegId) -> &Leg<P> {
+        match id {
+            LegId::A => &self.a,
+            LegId::B => &self.b,
+        }
+    }
+
+    fn send(&mut self, leg: LegId, message: Message) {
+        if let Some(setup) = &self.leg(leg).setup {
+            self.out.push_back(Output::Send { to: setup.peer.clone(), message });
+        }
+    }
+
+    /// Drains every transaction: sends go out, responses and timeouts go to their role's handler
+    /// (which may start new transactions, hence the loop), finished transactions are dropped.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            let mut events = Vec::new();
+            for id in [LegId::A, LegId::B] {
+                let leg = self.leg_mut(id);
+                let mut sends = Vec::new();
+                for s in &mut leg.servers {
+                    while let Some(o) = s.tx.poll_output() {
+                        if let TxOutput::Send(m) = o {
+                            sends.push(m);
+                        }
+                    }
+                }
+                for c in &mut leg.clients {
+                    while let Some(o) = c.tx.poll_output() {
+                        match o {
+                            TxOutput::Send(m) => sends.push(m),
+                            TxOutput::Deliver(r) => events.push((
+                                id,
+                                c.role.clone(),
+                                c.tx.request().clone(),
+                                ClientEvent::Response(r),
+                            )),
+                            TxOutput::Timeout => events.push((
+                                id,
+                                c.role.clone(),
+                                c.tx.request().clone(),
+                                ClientEvent::Timeout,
+                            )),
+                            TxOutput::Terminated => {}
+                        }
+                    }
+                }
+                leg.reap();
+                for m in sends {
+                    self.send(id, m);
+                }
+            }
+            if events.is_empty() {
+                break;
+            }
+            for (leg, role, request, event) in events {
+                self.on_client_event(now, leg, role, request, event);
+            }
+        }
+    }
+
+    fn on_client_event(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        role: leg::ClientRole,
+        request: Request,
+        event: ClientEvent,
+    ) {
+        use leg::ClientRole;
+        match (role, event) {
+            (ClientRole::Invite, ClientEvent::Response(r)) => self.on_invite_b_response(now, r),
+            (ClientRole::Invite, ClientEvent::Timeout) => {
+                self.fail_setup(now, 408, EndReason::Timeout(LegId::B))
+            }
+            (ClientRole::Cancel, _) => {}
+            (ClientRole::Bye, ClientEvent::Timeout) => {
+                tracing::debug!(leg = %leg, "BYE got no answer");
+            }
+            (ClientRole::Bye, ClientEvent::Response(_)) => {}
+            (ClientRole::Relay { from }, event) => self.on_relay_result(now, leg, from, request, event),
+        }
+    }
+
+    /// Ends the call once: records why, tells the actor, and takes down whatever is still up — a BYE on
+    /// each confirmed leg except `quiet` (the leg whose BYE ended it), final answers and CANCEL while
+    /// setting up. Everything left finishes within 64·T1 after this, or is dropped.
+    fn end(&mut self, now: Instant, reason: EndReason, quiet: Option<LegId>) {
+        if self.end.is_some() {
+            return;
+        }
+        tracing::debug!(%reason, "call ending");
+        self.end = Some(reason.clone());
+        self.out.push_back(Output::Ended(reason.clone()));
+        self.finish_by = Some(now + self.config.timers.timer_b() * 2);
+        self.ring_deadline = None;
+        match self.phase {
+            Phase::Confirmed => {
+                for leg in [LegId::A, LegId::B] {
+                    if Some(leg) != quiet {
+                        self.send_bye(now, leg, reason.reason_header());
+                    }
+                }
+                self.a.pending_2xx = None;
+                self.ack_relay = None;
+            }
+            Phase::Resolving | Phase::Calling => {
+                let status = match &reason {
+                    EndReason::Shutdown | EndReason::Unreachable(_) => 503,
+                    EndReason::NoAnswer => 408,
+                    _ => 500,
+                };
+                self.answer_invite_a(now, status);
+                self.cancel_b(now);
+            }
+        }
+    }
+
+    /// Sends a BYE on a confirmed leg (RFC 3261 §15.1.1), with a Reason (RFC 3326) when there is one.
+    fn send_bye(&mut self, now: Instant, id: LegId, reason: Option<&str>) {
+        let timers = self.config.timers;
+        let leg = match id {
+            LegId::A => &mut self.a,
+            LegId::B => &mut self.b,
+        };
+        let Some(dialog) = leg.dialog.as_mut() else { return };
+        let mut bye = dialog.request(Method::Bye, None);
+        if let Some(reason) = reason {
+            bye.headers.push(crate::sip::HeaderName::REASON, reason);
+        }
+        leg.stamp(&mut bye, &mut self.ids);
+        leg.start_client(bye, leg::ClientRole::Bye, timers, now);
+    }
+
+    /// Retransmits our 2xx on a leg until its ACK (RFC 3261 §13.3.1.4); no ACK by 64·T1 ends the call.
+    fn retransmit_2xx(&mut self, now: Instant, id: LegId) {
+        let t2 = self.config.timers.t2;
+        let Some(p) = self.leg_mut(id).pending_2xx.as_mut() else { return };
+        if p.give_up <= now {
+            self.leg_mut(id).pending_2xx = None;
+            return self.end(now, EndReason::AckTimeout(id), None);
+        }
+        if p.next <= now {
+            p.interval = (p.interval * 2).min(t2);
+            p.next = now + p.interval;
+            let message = Message::Response(p.response.clone());
+            self.send(id, message);
+        }
+    }
+
+    fn check_max_forwards(&mut self, now: Instant) {
+        let invite = self.a.server(&self.invite_a).map(|s| s.tx.request().clone());
+        let mf = invite
+            .as_ref()
+            .and_then(|r| r.headers.get(&crate::sip::HeaderName::MAX_FORWARDS).map(str::to_owned));
+        if mf.as_deref() == Some("0") {
+            // RFC 3261 §16.3 step 2 (a B2BUA forwards too): no hops left.
+            self.answer_invite_a(now, 483);
+            self.end = Some(EndReason::Rejected(483));
+            self.out.push_back(Output::Ended(EndReason::Rejected(483)));
+            self.finish_by = Some(now + self.config.timers.timer_b() * 2);
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Setting up the call (RFC 3261 §13): leg B's INVITE, relaying provisional and final responses to leg A,
+//! forks (§13.2.2.4: the first 2xx wins, others get ACK and BYE), CANCEL (§9), the ring timeout.
+
+use std::time::Instant;
+
+use super::bridge::InviteB;
+use super::leg::{ClientRole, LegSetup, Pending2xx};
+use super::{AckRelay, Call, EndReason, LegId, Output, Phase};
+use crate::proto::dialog::Dialog;
+use crate::sip::build::{response_to, ALLOW, SUPPORTED};
+use crate::sip::{HeaderName, Message, Method, Request, Response, SipHeaders};
+
+impl<P: Clone> Call<P> {
+    fn invite_a_request(&self) -> Option<Request> {
+        self.a.servers.iter().find(|s| s.tx.key() == &self.invite_a).map(|s| s.tx.request().clone())
+    }
+
+    fn invite_a_open(&self) -> bool {
+        self.a.servers.iter().any(|s| s.tx.key() == &self.invite_a && !s.tx.is_final())
+    }
+
+    /// Leg B's next hop is known: build and send its INVITE, start the ring timeout.
+    pub(super) fn connect(&mut self, now: Instant, setup: LegSetup<P>) {
+        if self.phase != Phase::Resolving || self.end.is_some() {
+            return;
+        }
+        let Some(invite_a) = self.invite_a_request() else { return };
+        let max_forwards = invite_a
+            .headers
+            .get(&HeaderName::MAX_FORWARDS)
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(70)
+            .saturating_sub(1);
+        let built = InviteB {
+            invite_a: &invite_a,
+            target: &self.config.target,
+            call_id: self.b_call_id.clone(),
+            from_tag: self.ids.tag(),
+            max_forwards,
+            pass: &self.config.pass,
+        }
+        .build();
+        let Some(mut invite) = built else {
+            return self.fail_setup(
+                now,
+                500,
+                EndReason::Unreachable("cannot build the INVITE for leg B".into()),
+            );
+        };
+        self.b.setup = Some(setup);
+        self.b.stamp(&mut invite, &mut self.ids);
+        self.invite_b = Some(invite.clone());
+        self.b.start_client(invite, ClientRole::Invite, self.config.timers, now);
+        self.phase = Phase::Calling;
+        self.ring_deadline = Some(now + self.config.ring_timeout);
+    }
+
+    /// The call cannot be set up: answer leg A with `status` and end.
+    pub(super) fn fail_setup(&mut self, now: Instant, status: u16, reason: EndReason) {
+        if self.phase == Phase::Confirmed {
+            return self.end(now, reason, None);
+        }
+        self.answer_invite_a(now, status);
+        self.end(now, reason, None);
+    }
+
+    /// A final answer to leg A's INVITE, if it has none yet.
+    pub(super) fn answer_invite_a(&mut self, now: Instant, status: u16) {
+        if !self.invite_a_open() {
+            return;
+        }
+        let Some(invite) = self.invite_a_request() else { return };
+        let response = response_to(&invite, status, Some(&self.a_tag));
+        if let Some(server) = self.a.server(&self.invite_a.clone()) {
+            server.tx.respond(now, response);
+        }
+    }
+
+    /// Leg B's answer to our INVITE, as delivered by its client transaction.
+    pub(super) fn on_invite_b_response(&mut self, now: Instant, response: Response) {
+        match response.status {
+            100 => {}
+            101..=199 => self.on_b_provisional(now, response),
+            200..=299 => self.on_b_2xx(now, response),
+            _ => self.on_b_failure(now, response),
+        }
+    }
+
+    fn on_b_provisional(&mut self, now: Instant, response: Response) {
+        self.b_provisional = true;
+        if self.cancel_pending {
+            self.cancel_pending = false;
+            self.send_cancel_b(now);
+            return;
+        }
+        if self.end.is_some() || !self.invite_a_open() {
+            return;
+        }
+        self.relay_to_invite_a(now, &response);
+    }
+
+    /// A response for leg A's INVITE carrying leg B's status, reason phrase and body.
+    fn relay_to_invite_a(&mut self, now: Instant, from_b: &Response) -> Option<Response> {
+        let invite = self.invite_a_request()?;
+        let mut response = response_to(&invite, from_b.status, Some(&self.a_tag));
+        response.reason = from_b.reason.clone();
+        if from_b.status > 100 && from_b.status < 300 {
+            response.headers.push(HeaderName::CONTACT, self.a.contact());
+            response.headers.push(HeaderName::ALLOW, ALLOW);
+            response.headers.push(HeaderName::SUPPORTED, SUPPORTED);
+        }
+        self.config.pass.copy(&from_b.headers, &mut response.headers);
+        response.body = from_b.body.clone();
+        let key = self.invite_a.clone();
+        if let Some(server) = self.a.server(&key) {
+            server.tx.respond(now, response.clone());
+        }
+        Some(response)
+    }
+
+    fn on_b_2xx(&mut self, now: Instant, response: Response) {
+        let Some(invite_b) = self.invite_b.clone() else { return };
+        let to_tag = response.to_hdr().and_then(|t| t.tag().map(str::to_owned));
+        if let Some(dialog) = &self.b.dialog {
+            // A retransmitted 2xx of the dialog we confirmed: re-send our ACK (§13.2.2.4).
+            if to_tag.as_deref() == Some(dialog.remote_tag.as_str()) {
+                if let Some((_, ack)) = self.b.last_ack.clone() {
+                    self.send(LegId::B, Message::Request(ack));
+                }
+                return;
+            }
+        }
+        if self.b.dialog.is_some() || self.end.is_some() || self.phase != Phase::Calling {
+            // Another fork answered, or nobody wants this call any more: ACK and BYE it (§13.2.2.4).
+            return self.ack_and_bye(now, &invite_b, &response);
+        }
+        let Some(dialog) = Dialog::as_uac(&invite_b, &response) else {
+            return self.ack_and_bye(now, &invite_b, &response);
+        };
+        let b_cseq = dialog.local_cseq;
+        self.b.dialog = Some(dialog);
+        let invite_a = self.invite_a_request();
+        let offer_in_invite = invite_a.as_ref().is_some_and(|r| !r.body.is_empty());
+        if offer_in_invite {
+            self.ack_b(b_cseq, None);
+        }
+        let Some(sent) = self.relay_to_invite_a(now, &response) else { return };
+        let a_cseq = invite_a.as_ref().and_then(|r| r.cseq()).map_or(0, |c| c.seq);
+        if !offer_in_invite {
+            // The offer came in B's 2xx: B's ACK must carry the answer from A's ACK.
+            self.ack_relay = Some(AckRelay { on: LegId::A, on_cseq: a_cseq, to_cseq: b_cseq });
+        }
+        self.a.dialog = invite_a.as_ref().and_then(|r| Dialog::as_uas(r, &self.a_tag));
+        self.a.pending_2xx = Some(Pending2xx {
+            response: sent,
+            cseq: a_cseq,
+            next: now + self.config.timers.t1,
+            interval: self.config.timers.t1,
+            give_up: now + self.config.timers.timer_b(),
+        });
+        self.phase = Phase::Confirmed;
+        self.ring_deadline = None;
+        self.out.push_back(Output::Answered);
+    }
+
+    /// Sends the ACK for leg B's 2xx to the INVITE with CSeq `cseq` (§13.2.2.4), optionally with a body.
+    pub(super) fn ack_b(&mut self, cseq: u32, body: Option<(&str, bytes::Bytes)>) {
+        self.ack_on(LegId::B, cseq, body);
+    }
+
+    pub(super) fn ack_on(&mut self, id: LegId, cseq: u32, body: Option<(&str, bytes::Bytes)>) {
+        let leg = self.leg_mut(id);
+        let Some(dialog) = leg.dialog.as_mut() else { return };
+        let mut ack = dialog.request(Method::Ack, Some(cseq));
+        if let Some((content_type, body)) = body {
+            ack.headers.push(HeaderName::CONTENT_TYPE, content_type);
+            ack.body = body;
+        }
+        let leg = match id {
+            LegId::A => &mut self.a,
+            LegId::B => &mut self.b,
+        };
+        leg.stamp(&mut ack, &mut self.ids);
+        leg.last_ack = Some((cseq, ack.clone()));
+        self.send(id, Message::Request(ack));
+    }
+
+    fn ack_and_bye(&mut self, now: Instant, invite_b: &Request, response: &Response) {
+        let Some(mut dialog) = Dialog::as_uac(invite_b, response) else { return };
+        let mut ack = dialog.request(Method::Ack, Some(dialog.local_cseq));
+        self.b.stamp(&mut ack, &mut self.ids);
+        self.send(LegId::B, Message::Request(ack));
+        let mut bye = dialog.request(Method::Bye, None);
+        self.b.stamp(&mut bye, &mut self.ids);
+        self.b.start_client(bye, ClientRole::Bye, self.config.timers, now);
+    }
+
+    fn on_b_failure(&mut self, now: Instant, response: Response) {
+        self.cancel_deadline = None;
+        if self.end.is_some() || self.phase != Phase::Calling {
+            return;
+        }
+        let status = match response.status {
+            // A redirect is not followed: the caller learns the callee is unavailable (README: Calls).
+            300..=399 => 480,
+            // Our credentials are the daemon's business, never the caller's.
+            401 | 407 => 403,
+            s => s,
+        };
+        if status == response.status {
+            self.relay_to_invite_a(now, &response);
+        } else {
+            self.answer_invite_a(now, status);
+        }
+        self.end(now, EndReason::Rejected(response.status), None);
+    }
+
+    /// CANCEL from leg A (§9.2): 200 to the CANCEL; 487 to the INVITE if it is still open, and the
+    /// CANCEL carried on to leg B (once leg B has sent a provisional response: §9.1).
+    pub(super) fn on_cancel_a(&mut self, now: Instant, cancel: Request) {
+        let target = crate::proto::transaction::ServerKey::for_cancel_target(&cancel);
+        let matches = target.as_ref() == Some(&self.invite_a);
+        let status = if matches { 200 } else { 481 };
+        let key = self.a.start_server(cancel.clone(), self.config.timers, now);
+        let response = response_to(&cancel, status, Some(&self.a_tag));
+        if let Some(server) = self.a.server(&key) {
+            server.tx.respond(now, response);
+        }
+        if matches && self.invite_a_open() {
+            self.answer_invite_a(now, 487);
+            self.end(now, EndReason::Cancelled, None);
+        }
+    }
+
+    /// Cancels leg B's INVITE now, or as soon as a provisional response allows it (§9.1).
+    pub(super) fn cancel_b(&mut self, now: Instant) {
+        if self.invite_b.is_none() || self.b.dialog.is_some() {
+            return;
+        }
+        if self.b_provisional {
+            self.send_cancel_b(now);
+        } else {
+            self.cancel_pending = true;
+            self.cancel_deadline = Some(now + self.config.timers.timer_b());
+        }
+    }
+
+    /// CANCEL for leg B's INVITE (§9.1): same Request-URI, Call-ID, From, To, Route, CSeq number and top
+    /// Via (so the same branch) as the INVITE.
+    fn send_cancel_b(&mut self, now: Instant) {
+        let Some(invite) = &self.invite_b else { return };
+        let mut cancel = Request::new(Method::Cancel, invite.uri.clone());
+        for name in
+            [HeaderName::VIA, HeaderName::ROUTE, HeaderName::FROM, HeaderName::TO, HeaderName::CALL_ID]
+        {
+            if name == HeaderName::VIA {
+                if let Some(via) = invite.headers.get(&name) {
+                    cancel.headers.push(name.clone(), via);
+                }
+                continue;
+            }
+            for value in invite.headers.get_all(&name) {
+                cancel.headers.push(name.clone(), value);
+            }
+        }
+        let seq = invite.cseq().map_or(1, |c| c.seq);
+        cancel.headers.push(HeaderName::CSEQ, format!("{seq} CANCEL"));
+        cancel.headers.push(HeaderName::MAX_FORWARDS, "70");
+        self.b.start_client(cancel, ClientRole::Cancel, self.config.timers, now);
+        // §9.1: without a final response 64·T1 after the CANCEL, the INVITE is given up.
+        self.cancel_deadline = Some(now + self.config.timers.timer_b());
+    }
+
+    /// Ring timeout and the CANCEL give-up deadline.
+    pub(super) fn setup_timeouts(&mut self, now: Instant) {
+        if self.ring_deadline.is_some_and(|t| t <= now) {
+            self.ring_deadline = None;
+            if self.phase == Phase::Calling {
+                self.fail_setup(now, 408, EndReason::NoAnswer);
+            }
+        }
+        if self.cancel_deadline.is_some_and(|t| t <= now) {
+            self.cancel_deadline = None;
+            self.cancel_pending = false;
+            self.b.clients.retain(|c| c.role != ClientRole::Invite);
+        }
+    }
+}

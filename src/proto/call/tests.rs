@@ -1,0 +1,1 @@
+//! Call machine tests (added below).
