@@ -42,22 +42,11 @@ pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
     let bytes = &bytes[start..];
     let head_len = head_end(bytes).ok_or_else(|| fail("no blank line ends the header section"))?;
     let head = &bytes[..head_len];
-    // The grammar has NUL only as a quoted-pair (`\` NUL, RFC 4475 §3.1.1.2).
-    if head.first() == Some(&0) || head.windows(2).any(|w| w[1] == 0 && w[0] != b'\\') {
-        return Err(fail("NUL byte in the header section"));
-    }
-    let head = std::str::from_utf8(head).map_err(|_| fail("header section is not UTF-8"))?;
-    let lines = unfold(head)?;
-    let (start_line, header_lines) = lines.split_first().ok_or_else(|| fail("empty message"))?;
+    let (start_line, headers) = parse_head(head).map_err(|e| ParseError { echo: lenient_echo(head), ..e })?;
+    let body = body_of(bytes, head_len, head);
 
-    let mut headers = Headers::new();
-    for line in header_lines {
-        let (name, value) = split_header(line)?;
-        headers.push_raw(HeaderName::new(name), value);
-    }
-    let body = body_of(bytes, head_len, head.as_bytes());
-
-    if let Some(rest) = start_line.strip_prefix("SIP/") {
+    let start_line = start_line.as_str();
+    if let Some(rest) = strip_sip(start_line) {
         let response = parse_status_line(rest, headers, body?)?;
         check_common(&response.headers, None)?;
         return Ok(Message::Response(response));
@@ -70,6 +59,44 @@ pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
     let request = Request { method, uri, headers, body };
     check_request(&request).map_err(|e| ParseError { echo: echo_headers(&request.headers), ..e })?;
     Ok(Message::Request(request))
+}
+
+/// The start line and the headers of a head section.
+fn parse_head(head: &[u8]) -> Result<(String, Headers), ParseError> {
+    // The grammar has NUL only as a quoted-pair (`\` NUL, RFC 4475 §3.1.1.2).
+    if head.first() == Some(&0) || head.windows(2).any(|w| w[1] == 0 && w[0] != b'\\') {
+        return Err(fail("NUL byte in the header section"));
+    }
+    let head = std::str::from_utf8(head).map_err(|_| fail("header section is not UTF-8"))?;
+    let mut lines = unfold(head)?.into_iter();
+    let start_line = lines.next().ok_or_else(|| fail("empty message"))?;
+    let mut headers = Headers::new();
+    for line in lines {
+        let (name, value) = split_header(&line)?;
+        headers.push_raw(HeaderName::new(name), value);
+    }
+    Ok((start_line, headers))
+}
+
+/// For a request whose head broke the grammar somewhere: the five headers a response needs, read
+/// line by line from whatever lines are clean, so that the 400 can still be addressed.
+fn lenient_echo(head: &[u8]) -> Option<Headers> {
+    let text = String::from_utf8_lossy(head);
+    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    let start = lines.next()?;
+    if strip_sip(start).is_some() || start.contains('\0') {
+        return None;
+    }
+    let mut headers = Headers::new();
+    for line in lines {
+        if line.starts_with([' ', '\t']) || line.contains(['\0', '\u{fffd}']) || line.len() > MAX_LINE {
+            continue;
+        }
+        if let Ok((name, value)) = split_header(line) {
+            headers.push_raw(HeaderName::new(name), value);
+        }
+    }
+    echo_headers(&headers)
 }
 
 /// Splits the head into logical lines, joining continuation lines (RFC 3261 §7.3.1: LWS folding).
@@ -147,7 +174,7 @@ fn parse_request_line(line: &str) -> Result<(Method, Uri), ParseError> {
     };
     let method = Method::parse(method).ok_or_else(|| fail("method is not a token"))?;
     let uri = Uri::parse(uri).ok_or_else(|| fail(format!("invalid Request-URI `{uri:.60}`")))?;
-    match version.strip_prefix("SIP/") {
+    match strip_sip(version) {
         Some("2.0") => {}
         Some(v) if v.split_once('.').is_some_and(|(a, b)| is_digits(a) && is_digits(b)) => {
             return Err(ParseError { status: 505, ..fail(format!("SIP version {v} not supported")) });
@@ -159,6 +186,11 @@ fn parse_request_line(line: &str) -> Result<(Method, Uri), ParseError> {
         return Err(fail("escaped headers in the Request-URI"));
     }
     Ok((method, uri))
+}
+
+/// `text` after a leading `SIP/` in any case: RFC 3261 §7.1, "The SIP-Version string is case-insensitive".
+fn strip_sip(text: &str) -> Option<&str> {
+    text.get(..4).filter(|p| p.eq_ignore_ascii_case("SIP/")).map(|_| &text[4..])
 }
 
 /// Headers that must appear once at most (RFC 3261 §7.3.1: only list headers may repeat).

@@ -1,5 +1,7 @@
 //! The one integration-test binary: parser torture tests, the real daemon over UDP/TCP, SIPp peers.
-mod layering;
 mod daemon;
-mod sipp;
+mod layering;
+mod malformed;
 mod rfc4475;
+mod sipp;
+mod transport;
