@@ -8,6 +8,7 @@
 //! domain (so the invalid URIs of RFC 4475 §3.1.2 pass), and it frames neither by Content-Length nor
 //! keeps binary bodies; closing all of that would have meant rewriting its URI and request-line parsers.
 
+pub mod auth;
 pub mod build;
 pub mod framing;
 pub mod headers;
