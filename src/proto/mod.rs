@@ -16,6 +16,7 @@ pub mod dialog;
 pub mod endpoint;
 pub mod ids;
 pub mod router;
+pub mod session_timer;
 pub mod stateless;
 pub mod time;
 pub mod transaction;

@@ -22,6 +22,10 @@ pub enum TimerKind {
     M,
     /// The daemon's own 100 Trying for an INVITE (RFC 3261 §17.2.1).
     Trying,
+    /// RFC 4028 §10: send the refresh (interval/2 after the last 2xx), as refresher.
+    SessionRefresh,
+    /// RFC 4028 §10: no refresh came in time; the session is over.
+    SessionExpiry,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
