@@ -18,6 +18,7 @@ pub mod name_addr;
 pub mod params;
 pub mod parse;
 pub mod reason;
+pub mod sdp;
 pub mod session_expires;
 pub mod uri;
 pub mod via;
