@@ -139,6 +139,20 @@ pub struct Trunk {
     pub headers: HeaderPolicy,
 }
 
+impl Trunk {
+    /// Username and password for digest authentication, when configured (the password read from the
+    /// environment for `password_env`).
+    pub fn credentials(&self) -> Option<(String, String)> {
+        let username = self.username.clone()?;
+        let password = match (&self.password, &self.password_env) {
+            (Some(p), _) => p.clone(),
+            (None, Some(var)) => std::env::var(var).ok()?,
+            (None, None) => return None,
+        };
+        Some((username, password))
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderPolicy {

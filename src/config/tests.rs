@@ -103,6 +103,17 @@ fn bad_values_name_their_key() {
 }
 
 #[test]
+fn trunk_password_env_must_be_set_and_is_read() {
+    let err =
+        load("trunks: [{ name: t, uri: 'sip:t', username: u, password_env: SST_B2BUA_TEST_UNSET_VAR }]\n")
+            .unwrap_err();
+    assert_eq!(err.key, "trunks[0].password_env");
+    let config = load("trunks: [{ name: t, uri: 'sip:t', username: u, password_env: CARGO_PKG_NAME }]\n")
+        .expect("variable set by cargo");
+    assert_eq!(config.trunks[0].credentials(), Some(("u".into(), "sst-b2bua".into())));
+}
+
+#[test]
 fn trunk_and_route_overrides_lay_over_the_global_block() {
     let config = load(
         "session_timer: { enabled: true, default_expires: 1800 }\n\

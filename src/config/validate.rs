@@ -48,6 +48,14 @@ impl Config {
             if trunk.password.is_some() && trunk.password_env.is_some() {
                 return Err(invalid(format!("{key}.password_env"), "cannot be given together with password"));
             }
+            if let Some(var) = &trunk.password_env {
+                if std::env::var_os(var).is_none() {
+                    return Err(invalid(
+                        format!("{key}.password_env"),
+                        format!("names `{var}`, which is not set"),
+                    ));
+                }
+            }
             if (trunk.password.is_some() || trunk.password_env.is_some()) && trunk.username.is_none() {
                 return Err(invalid(format!("{key}.username"), "is required when a password is set"));
             }

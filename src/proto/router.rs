@@ -29,6 +29,8 @@ pub struct RouteEntry {
     pub target_uri: String,
     /// Headers copied across legs: the pass lists of the trunks on either side.
     pub pass: Vec<String>,
+    /// Digest credentials for leg B when it goes to a trunk that has them.
+    pub credentials: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,7 +83,12 @@ impl Router {
                 .flatten()
                 .flat_map(|i| config.trunks[i].headers.pass.clone())
                 .collect();
+                let credentials = match target {
+                    Target::Trunk(i) => config.trunks[i].credentials(),
+                    Target::Uri(_) => None,
+                };
                 RouteEntry {
+                    credentials,
                     target_uri,
                     pass,
                     name: route.name.clone(),
@@ -111,5 +118,65 @@ fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+
+    fn router(yaml: &str) -> Router {
+        Router::new(&config::from_str(yaml, "t.yaml").expect("valid config"))
+    }
+
+    const YAML: &str = "
+session_timer: { enabled: true, default_expires: 1800 }
+trunks:
+  - { name: sw, uri: 'sip:sw.example.com;transport=tcp', inbound_from: [203.0.113.0/24], username: u, password: p,
+      session_timer: { default_expires: 600 }, headers: { pass: ['X-*'] } }
+routes:
+  - { name: emergency, from: { source: 10.0.0.0/8 }, user: '911|112', to: 'sip:10.9.9.9' }
+  - { name: out, from: { source: 10.0.0.0/8 }, to: { trunk: sw } }
+  - { name: in, from: { trunk: sw }, to: 'sip:10.0.0.5:5080', session_timer: { enabled: false } }
+";
+
+    #[test]
+    fn first_matching_route_wins_and_no_match_is_none() {
+        let r = router(YAML);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(r.route_for(ip("10.1.2.3"), Some("911")).map(|r| r.name.as_str()), Some("emergency"));
+        assert_eq!(
+            r.route_for(ip("10.1.2.3"), Some("9110")).map(|r| r.name.as_str()),
+            Some("out"),
+            "whole match"
+        );
+        assert_eq!(r.route_for(ip("203.0.113.9"), Some("alice")).map(|r| r.name.as_str()), Some("in"));
+        assert!(r.route_for(ip("192.0.2.1"), Some("911")).is_none(), "default deny");
+        assert!(r.route_for(ip("203.0.114.1"), None).is_none());
+        assert_eq!(
+            r.route_for(ip("::ffff:10.0.0.1"), None).map(|r| r.name.as_str()),
+            Some("out"),
+            "v4-mapped v6"
+        );
+    }
+
+    #[test]
+    fn routes_carry_target_policy_and_credentials() {
+        let r = router(YAML);
+        let out = r.route_for("10.0.0.1".parse().unwrap(), None).unwrap();
+        assert_eq!(out.target_uri, "sip:sw.example.com;transport=tcp");
+        assert_eq!(out.session_timer.default_expires, 600, "trunk override");
+        assert_eq!(out.credentials, Some(("u".into(), "p".into())));
+        assert_eq!(out.pass, vec!["X-*".to_string()]);
+        let inbound = r.route_for("203.0.113.1".parse().unwrap(), None).unwrap();
+        assert!(!inbound.session_timer.enabled, "route override for the backend leg");
+        assert_eq!(inbound.credentials, None);
+        assert_eq!(inbound.from_trunk, Some(0));
+    }
+
+    #[test]
+    fn empty_routes_allow_nothing() {
+        assert!(router("routes: []\n").route_for("127.0.0.1".parse().unwrap(), None).is_none());
     }
 }
