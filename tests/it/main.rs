@@ -3,5 +3,7 @@ mod daemon;
 mod layering;
 mod malformed;
 mod rfc4475;
+mod sim;
 mod sipp;
+mod sipp_calls;
 mod transport;

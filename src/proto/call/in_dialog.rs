@@ -21,7 +21,7 @@ impl<P: Clone> Call<P> {
             }
         }
         match request.method {
-            Method::Ack => self.on_ack(id, &request),
+            Method::Ack => self.on_ack(now, id, &request),
             Method::Cancel if id == LegId::A => self.on_cancel_a(now, request),
             _ => {
                 let has_to_tag = request.to_hdr().is_some_and(|t| t.tag().is_some());
@@ -63,6 +63,7 @@ impl<P: Clone> Call<P> {
         if request.method == Method::Bye {
             self.answer_locally(now, id, request, 200);
             self.leg_mut(id).pending_2xx = None;
+            self.leg_mut(id).held_bye = None;
             return self.end(now, EndReason::Bye(id), Some(id));
         }
         if self.end.is_some() {
@@ -128,11 +129,17 @@ impl<P: Clone> Call<P> {
             }
             ClientEvent::Response(r) => r,
         };
+        let is_2xx = (200..300).contains(&response.status);
+        let answered = self.leg_mut(origin).server(&from).is_some_and(|s| s.tx.is_final());
+        if is_2xx && original.method == Method::Invite && answered {
+            // A repeat of the 2xx we relayed already (our ACK was lost): that ACK again, once it went
+            // (§13.2.2.4); the answer on the other leg and its ACK are not redone.
+            return self.resend_ack(leg, &response);
+        }
         let mut relayed = response_to(&original, response.status, local_tag.as_deref());
         relayed.reason = response.reason.clone();
         self.config.pass.copy(&response.headers, &mut relayed.headers);
         relayed.body = response.body.clone();
-        let is_2xx = (200..300).contains(&response.status);
         if is_2xx && matches!(original.method, Method::Invite | Method::Update) {
             relayed.headers.push(HeaderName::CONTACT, self.leg(origin).contact());
             if let Some(d) = self.leg_mut(leg).dialog.as_mut() {
@@ -171,14 +178,18 @@ impl<P: Clone> Call<P> {
     }
 
     /// An ACK for a 2xx (a new branch, so no transaction matched): it stops our 2xx retransmissions on
-    /// that leg, and if the other leg waits for the answer it carries, that leg gets its ACK now.
-    fn on_ack(&mut self, id: LegId, ack: &Request) {
+    /// that leg (and lets a BYE held for it go), and if the other leg waits for the answer it carries,
+    /// that leg gets its ACK now.
+    fn on_ack(&mut self, now: Instant, id: LegId, ack: &Request) {
         let Some(cseq) = ack.cseq().map(|c| c.seq) else { return };
         if !self.leg(id).dialog.as_ref().is_some_and(|d| d.matches_request(ack)) {
             return;
         }
         if self.leg(id).pending_2xx.as_ref().is_some_and(|p| p.cseq == cseq) {
             self.leg_mut(id).pending_2xx = None;
+            if let Some(held) = self.leg_mut(id).held_bye.take() {
+                return self.send_bye(now, id, held.reason);
+            }
         }
         if let Some(relay) = self.ack_relay.clone() {
             if relay.on == id && relay.on_cseq == cseq {
@@ -203,11 +214,30 @@ impl<P: Clone> Call<P> {
         if !is_invite_2xx {
             return;
         }
+        self.resend_ack(id, &response);
+    }
+
+    /// A repeated 2xx on leg `id`: the ACK we sent for that INVITE again, if we sent one (§13.2.2.4).
+    pub(super) fn resend_ack(&mut self, id: LegId, response: &Response) {
         let cseq = response.cseq().map_or(0, |c| c.seq);
-        if let Some((seq, ack)) = self.leg(id).last_ack.clone() {
-            if seq == cseq {
-                self.send(id, Message::Request(ack));
-            }
+        if let Some(ack) = self.leg(id).ack_for(cseq) {
+            self.send(id, Message::Request(ack));
         }
+    }
+
+    /// Sends a BYE on a confirmed leg (RFC 3261 §15.1.1), with a Reason (RFC 3326) when there is one.
+    pub(super) fn send_bye(&mut self, now: Instant, id: LegId, reason: Option<&str>) {
+        let timers = self.config.timers;
+        let leg = match id {
+            LegId::A => &mut self.a,
+            LegId::B => &mut self.b,
+        };
+        let Some(dialog) = leg.dialog.as_mut() else { return };
+        let mut bye = dialog.request(Method::Bye, None);
+        if let Some(reason) = reason {
+            bye.headers.push(HeaderName::REASON, reason);
+        }
+        leg.stamp(&mut bye, &mut self.ids);
+        leg.start_client(bye, ClientRole::Bye, timers, now);
     }
 }

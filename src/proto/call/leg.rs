@@ -53,14 +53,26 @@ pub struct Pending2xx {
     pub give_up: Instant,
 }
 
+/// A BYE waiting for the ACK of our 2xx on this leg, with its Reason header if any: the peer may not have
+/// the 2xx yet, and the BYE must not overtake it (RFC 3261 §15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldBye {
+    pub reason: Option<&'static str>,
+}
+
 pub struct Leg<P> {
     pub setup: Option<LegSetup<P>>,
     pub dialog: Option<Dialog>,
     pub servers: Vec<Server>,
     pub clients: Vec<Client>,
     pub pending_2xx: Option<Pending2xx>,
-    /// The ACK we sent for their 2xx (CSeq number, request), re-sent if the 2xx repeats.
-    pub last_ack: Option<(u32, Request)>,
+    /// The call ended while `pending_2xx` waited for its ACK: the BYE goes once it comes (or 64·T1 pass).
+    pub held_bye: Option<HeldBye>,
+    /// The ACKs we sent for their 2xx responses (CSeq number, request), newest last: a repeated 2xx gets
+    /// the ACK for its own INVITE again, also after a later re-INVITE was ACKed (§13.2.2.4).
+    pub acks: Vec<(u32, Request)>,
+    /// Forks whose 2xx we ACKed and ended with a BYE (To tag, ACK): a repeat of it gets the ACK again.
+    pub dropped_forks: Vec<(String, Request)>,
 }
 
 impl<P: Clone> Leg<P> {
@@ -71,7 +83,9 @@ impl<P: Clone> Leg<P> {
             servers: Vec::new(),
             clients: Vec::new(),
             pending_2xx: None,
-            last_ack: None,
+            held_bye: None,
+            acks: Vec::new(),
+            dropped_forks: Vec::new(),
         }
     }
 
@@ -140,6 +154,21 @@ impl<P: Clone> Leg<P> {
             ),
             ClientTx::NonInvite(_) => true,
         }
+    }
+
+    /// Remembers the ACK for the 2xx to our INVITE numbered `cseq`. A 2xx repeats for 64·T1 at most, so
+    /// the last few are enough.
+    pub fn remember_ack(&mut self, cseq: u32, ack: Request) {
+        self.acks.retain(|(seq, _)| *seq != cseq);
+        if self.acks.len() >= 4 {
+            self.acks.remove(0);
+        }
+        self.acks.push((cseq, ack));
+    }
+
+    /// The ACK we sent for the 2xx to our INVITE numbered `cseq`.
+    pub fn ack_for(&self, cseq: u32) -> Option<Request> {
+        self.acks.iter().find(|(seq, _)| *seq == cseq).map(|(_, ack)| ack.clone())
     }
 
     /// Removes finished transactions.

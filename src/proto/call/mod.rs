@@ -27,7 +27,7 @@ use leg::Leg;
 
 use crate::proto::ids::Ids;
 use crate::proto::transaction::{ServerKey, TimerConfig, TxOutput};
-use crate::sip::{Message, Method, Request};
+use crate::sip::{Message, Request};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LegId {
@@ -335,7 +335,8 @@ impl<P: Clone> Call<P> {
 
     /// Ends the call once: records why, tells the actor, and takes down whatever is still up — a BYE on
     /// each confirmed leg except `quiet` (the leg whose BYE ended it), final answers and CANCEL while
-    /// setting up. Everything left finishes within 64·T1 after this, or is dropped.
+    /// setting up. A leg whose 2xx still waits for its ACK gets its BYE after that ACK (RFC 3261 §15).
+    /// Everything left finishes within 2·64·T1 after this, or is dropped.
     fn end(&mut self, now: Instant, reason: EndReason, quiet: Option<LegId>) {
         if self.end.is_some() {
             return;
@@ -348,11 +349,16 @@ impl<P: Clone> Call<P> {
         match self.phase {
             Phase::Confirmed => {
                 for leg in [LegId::A, LegId::B] {
-                    if Some(leg) != quiet {
-                        self.send_bye(now, leg, reason.reason_header());
+                    if Some(leg) == quiet {
+                        continue;
+                    }
+                    let reason = reason.reason_header();
+                    match self.leg_mut(leg).pending_2xx {
+                        // Our 2xx there is not ACKed yet: keep repeating it, BYE after its ACK (§15).
+                        Some(_) => self.leg_mut(leg).held_bye = Some(leg::HeldBye { reason }),
+                        None => self.send_bye(now, leg, reason),
                     }
                 }
-                self.a.pending_2xx = None;
                 self.ack_relay = None;
             }
             Phase::Resolving | Phase::Calling => {
@@ -367,28 +373,15 @@ impl<P: Clone> Call<P> {
         }
     }
 
-    /// Sends a BYE on a confirmed leg (RFC 3261 §15.1.1), with a Reason (RFC 3326) when there is one.
-    fn send_bye(&mut self, now: Instant, id: LegId, reason: Option<&str>) {
-        let timers = self.config.timers;
-        let leg = match id {
-            LegId::A => &mut self.a,
-            LegId::B => &mut self.b,
-        };
-        let Some(dialog) = leg.dialog.as_mut() else { return };
-        let mut bye = dialog.request(Method::Bye, None);
-        if let Some(reason) = reason {
-            bye.headers.push(crate::sip::HeaderName::REASON, reason);
-        }
-        leg.stamp(&mut bye, &mut self.ids);
-        leg.start_client(bye, leg::ClientRole::Bye, timers, now);
-    }
-
     /// Retransmits our 2xx on a leg until its ACK (RFC 3261 §13.3.1.4); no ACK by 64·T1 ends the call.
     fn retransmit_2xx(&mut self, now: Instant, id: LegId) {
         let t2 = self.config.timers.t2;
         let Some(p) = self.leg_mut(id).pending_2xx.as_mut() else { return };
         if p.give_up <= now {
             self.leg_mut(id).pending_2xx = None;
+            if let Some(held) = self.leg_mut(id).held_bye.take() {
+                return self.send_bye(now, id, held.reason);
+            }
             return self.end(now, EndReason::AckTimeout(id), None);
         }
         if p.next <= now {
@@ -396,20 +389,6 @@ impl<P: Clone> Call<P> {
             p.next = now + p.interval;
             let message = Message::Response(p.response.clone());
             self.send(id, message);
-        }
-    }
-
-    fn check_max_forwards(&mut self, now: Instant) {
-        let invite = self.a.server(&self.invite_a).map(|s| s.tx.request().clone());
-        let mf = invite
-            .as_ref()
-            .and_then(|r| r.headers.get(&crate::sip::HeaderName::MAX_FORWARDS).map(str::to_owned));
-        if mf.as_deref() == Some("0") {
-            // RFC 3261 §16.3 step 2 (a B2BUA forwards too): no hops left.
-            self.answer_invite_a(now, 483);
-            self.end = Some(EndReason::Rejected(483));
-            self.out.push_back(Output::Ended(EndReason::Rejected(483)));
-            self.finish_by = Some(now + self.config.timers.timer_b() * 2);
         }
     }
 }

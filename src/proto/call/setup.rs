@@ -7,6 +7,7 @@ use super::bridge::InviteB;
 use super::leg::{ClientRole, LegSetup, Pending2xx};
 use super::{AckRelay, Call, EndReason, LegId, Output, Phase};
 use crate::proto::dialog::Dialog;
+use crate::proto::transaction::{ClientTx, TxState};
 use crate::sip::build::{response_to, ALLOW, SUPPORTED};
 use crate::sip::{HeaderName, Message, Method, Request, Response, SipHeaders};
 
@@ -79,13 +80,13 @@ impl<P: Clone> Call<P> {
     /// Leg B's answer to our INVITE, as delivered by its client transaction.
     pub(super) fn on_invite_b_response(&mut self, now: Instant, response: Response) {
         match response.status {
-            100 => {}
-            101..=199 => self.on_b_provisional(now, response),
+            100..=199 => self.on_b_provisional(now, response),
             200..=299 => self.on_b_2xx(now, response),
             _ => self.on_b_failure(now, response),
         }
     }
 
+    /// Any provisional, 100 included, lets a deferred CANCEL go (§9.1); 100 itself is hop-by-hop.
     fn on_b_provisional(&mut self, now: Instant, response: Response) {
         self.b_provisional = true;
         if self.cancel_pending {
@@ -93,7 +94,7 @@ impl<P: Clone> Call<P> {
             self.send_cancel_b(now);
             return;
         }
-        if self.end.is_some() || !self.invite_a_open() {
+        if response.status == 100 || self.end.is_some() || !self.invite_a_open() {
             return;
         }
         self.relay_to_invite_a(now, &response);
@@ -124,10 +125,7 @@ impl<P: Clone> Call<P> {
         if let Some(dialog) = &self.b.dialog {
             // A retransmitted 2xx of the dialog we confirmed: re-send our ACK (§13.2.2.4).
             if to_tag.as_deref() == Some(dialog.remote_tag.as_str()) {
-                if let Some((_, ack)) = self.b.last_ack.clone() {
-                    self.send(LegId::B, Message::Request(ack));
-                }
-                return;
+                return self.resend_ack(LegId::B, &response);
             }
         }
         if self.b.dialog.is_some() || self.end.is_some() || self.phase != Phase::Calling {
@@ -181,14 +179,21 @@ impl<P: Clone> Call<P> {
             LegId::B => &mut self.b,
         };
         leg.stamp(&mut ack, &mut self.ids);
-        leg.last_ack = Some((cseq, ack.clone()));
+        leg.remember_ack(cseq, ack.clone());
         self.send(id, Message::Request(ack));
     }
 
+    /// ACK and BYE for a 2xx we do not want; a repeat of that 2xx (our ACK was lost) gets the same ACK
+    /// again and no second BYE.
     fn ack_and_bye(&mut self, now: Instant, invite_b: &Request, response: &Response) {
         let Some(mut dialog) = Dialog::as_uac(invite_b, response) else { return };
+        if let Some((_, ack)) = self.b.dropped_forks.iter().find(|(tag, _)| *tag == dialog.remote_tag) {
+            let ack = ack.clone();
+            return self.send(LegId::B, Message::Request(ack));
+        }
         let mut ack = dialog.request(Method::Ack, Some(dialog.local_cseq));
         self.b.stamp(&mut ack, &mut self.ids);
+        self.b.dropped_forks.push((dialog.remote_tag.clone(), ack.clone()));
         self.send(LegId::B, Message::Request(ack));
         let mut bye = dialog.request(Method::Bye, None);
         self.b.stamp(&mut bye, &mut self.ids);
@@ -234,7 +239,12 @@ impl<P: Clone> Call<P> {
 
     /// Cancels leg B's INVITE now, or as soon as a provisional response allows it (§9.1).
     pub(super) fn cancel_b(&mut self, now: Instant) {
-        if self.invite_b.is_none() || self.b.dialog.is_some() {
+        // Only an INVITE still waiting for its final response can be cancelled (§9.1).
+        let open = self.b.clients.iter().any(|c| {
+            c.role == ClientRole::Invite
+                && matches!(&c.tx, ClientTx::Invite(t) if matches!(t.state(), TxState::Calling | TxState::Proceeding))
+        });
+        if self.invite_b.is_none() || self.b.dialog.is_some() || !open {
             return;
         }
         if self.b_provisional {
@@ -283,6 +293,18 @@ impl<P: Clone> Call<P> {
             self.cancel_deadline = None;
             self.cancel_pending = false;
             self.b.clients.retain(|c| c.role != ClientRole::Invite);
+        }
+    }
+
+    /// RFC 3261 §16.3 step 2 (a B2BUA forwards too): an INVITE with no hops left gets 483.
+    pub(super) fn check_max_forwards(&mut self, now: Instant) {
+        let invite = self.a.server(&self.invite_a).map(|s| s.tx.request().clone());
+        let mf = invite.as_ref().and_then(|r| r.headers.get(&HeaderName::MAX_FORWARDS).map(str::to_owned));
+        if mf.as_deref() == Some("0") {
+            self.answer_invite_a(now, 483);
+            self.end = Some(EndReason::Rejected(483));
+            self.out.push_back(Output::Ended(EndReason::Rejected(483)));
+            self.finish_by = Some(now + self.config.timers.timer_b() * 2);
         }
     }
 }

@@ -1,1 +1,0 @@
-//! Call machine tests (added below).
