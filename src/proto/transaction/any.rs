@@ -3,7 +3,9 @@
 
 use std::time::Instant;
 
-use super::{ClientInvite, ClientKey, ClientNonInvite, ServerInvite, ServerKey, ServerNonInvite, TimerConfig, TxOutput};
+use super::{
+    ClientInvite, ClientKey, ClientNonInvite, ServerInvite, ServerKey, ServerNonInvite, TimerConfig, TxOutput,
+};
 use crate::proto::time::Deadline;
 use crate::sip::{Method, Request, Response};
 
