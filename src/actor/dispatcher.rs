@@ -120,6 +120,7 @@ impl Dispatcher {
             ring_timeout: self.ring_timeout,
             target: route.target_uri.clone(),
             pass: PassList::new(route.pass.clone()),
+            credentials: route.credentials.clone(),
         };
         let seed = self.seeds.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
         let call =

@@ -6,6 +6,7 @@
 //! `in_dialog.rs` (BYE, relayed requests and their responses, ACKs), `bridge.rs` (what crosses legs),
 //! `leg.rs` (one leg's state), `end_reason.rs`.
 
+mod auth;
 mod bridge;
 mod end_reason;
 mod in_dialog;
@@ -64,6 +65,8 @@ pub struct CallConfig {
     /// Leg B's Request-URI host part (route target or trunk URI); the user is kept from leg A.
     pub target: String,
     pub pass: PassList,
+    /// Digest username and password for challenges on leg B (a trunk's credentials).
+    pub credentials: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -319,6 +322,11 @@ impl<P: Clone> Call<P> {
         event: ClientEvent,
     ) {
         use leg::ClientRole;
+        if let ClientEvent::Response(r) = &event {
+            if self.try_authenticate(now, leg, &role, &request, r) {
+                return;
+            }
+        }
         match (role, event) {
             (ClientRole::Invite, ClientEvent::Response(r)) => self.on_invite_b_response(now, r),
             (ClientRole::Invite, ClientEvent::Timeout) => {

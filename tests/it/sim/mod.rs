@@ -163,6 +163,7 @@ impl World {
                 ring_timeout: Duration::from_secs(120),
                 target: "sip:198.51.100.20:5060".into(),
                 pass: PassList::default(),
+                credentials: None,
             },
             finished_at: None,
             answered: false,

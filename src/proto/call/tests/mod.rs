@@ -3,6 +3,7 @@
 //! real serialiser and parser on the way in and out, as it would on the wire.
 
 mod answer;
+mod auth;
 mod cancel;
 mod in_dialog;
 mod setup;
@@ -68,6 +69,7 @@ pub(super) fn config() -> CallConfig {
         ring_timeout: RING,
         target: "sip:10.0.0.2:5070".into(),
         pass: PassList::default(),
+        credentials: None,
     }
 }
 
@@ -120,9 +122,14 @@ pub(super) struct Harness {
 impl Harness {
     /// A call for `invite`; its 100 Trying is left for the test to take.
     pub fn new(invite: Request) -> Harness {
+        Harness::with_config(invite, config())
+    }
+
+    /// [`Harness::new`] with a call configuration of the test's own.
+    pub fn with_config(invite: Request, config: CallConfig) -> Harness {
         let start = Instant::now();
         let invite = as_request(&wire(&Message::Request(invite))).clone();
-        let call = Call::new(start, invite.clone(), setup(A, "192.0.2.100:5060"), config(), 7);
+        let call = Call::new(start, invite.clone(), setup(A, "192.0.2.100:5060"), config, 7);
         let mut h = Harness {
             call,
             start,
