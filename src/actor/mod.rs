@@ -83,6 +83,11 @@ pub async fn run(config: Config, stop: impl std::future::Future<Output = ()>) ->
         tasks.spawn(run_listener(listener, tcp.clone()));
     }
 
+    if config.limits.stats_interval > 0 {
+        let every = Duration::from_secs(config.limits.stats_interval);
+        tasks.spawn(report_stats(Arc::clone(&calls), Arc::clone(&tcp.connections), every, rx.clone()));
+    }
+
     stop.await;
     calls_shutdown.trigger();
     // Calls end on both legs (BYE, CANCEL, final answers) before the transports close.
@@ -100,6 +105,29 @@ pub async fn run(config: Config, stop: impl std::future::Future<Output = ()>) ->
         tracing::warn!("tasks still running after 5 s; stopping anyway");
     }
     Ok(())
+}
+
+/// Logs the size of every table now and then, so that "nothing is left behind" can be seen from outside.
+async fn report_stats(
+    calls: Arc<call_index::CallIndex>,
+    connections: Arc<Connections>,
+    every: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        tracing::info!(
+            live_calls = calls.live(),
+            index_entries = calls.entries(),
+            tcp_connections = connections.open_count(),
+            "stats"
+        );
+    }
 }
 
 /// A sink filled in after construction (the dispatcher), so transports and dispatcher can refer to

@@ -204,10 +204,18 @@ pub struct Limits {
     pub max_tcp_connections: usize,
     /// Seconds leg B may ring without an answer before it is cancelled and the caller gets 408.
     pub ring_timeout: u64,
+    /// Seconds between `stats` log lines (live calls, index entries, TCP connections); 0 turns them off.
+    pub stats_interval: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_calls: 100_000, tcp_idle_timeout: 600, max_tcp_connections: 10_000, ring_timeout: 120 }
+        Limits {
+            max_calls: 100_000,
+            tcp_idle_timeout: 600,
+            max_tcp_connections: 10_000,
+            ring_timeout: 120,
+            stats_interval: 60,
+        }
     }
 }
