@@ -121,6 +121,8 @@ impl Dispatcher {
             target: route.target_uri.clone(),
             pass: PassList::new(route.pass.clone()),
             credentials: route.credentials.clone(),
+            timer_a: route.timer_a.clone(),
+            timer_b: route.timer_b.clone(),
         };
         let seed = self.seeds.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
         let call =

@@ -21,8 +21,10 @@ pub struct RouteEntry {
     sources: Vec<IpNet>,
     user: Option<Regex>,
     pub target: Target,
-    /// The session-timer settings for the leg this route creates.
-    pub session_timer: SessionTimerConfig,
+    /// Session-timer settings of leg A (the caller's) and leg B (the one the route creates). A trunk's leg
+    /// takes the trunk's overrides; the route's own `session_timer` is the policy for the backend side.
+    pub timer_a: SessionTimerConfig,
+    pub timer_b: SessionTimerConfig,
     /// The trunk the call came from, when the route matched by trunk.
     pub from_trunk: Option<usize>,
     /// Leg B's Request-URI template: the route's `to`, or the trunk's `uri`.
@@ -61,13 +63,22 @@ impl Router {
                         trunk_index(trunk).map_or(Target::Uri(String::new()), Target::Trunk)
                     }
                 };
-                let base = match &target {
-                    Target::Trunk(i) => match &config.trunks[*i].session_timer {
-                        Some(o) => o.apply(&config.session_timer),
-                        None => config.session_timer.clone(),
-                    },
-                    Target::Uri(_) => config.session_timer.clone(),
+                let global = &config.session_timer;
+                let trunk_timer = |i: usize| match &config.trunks[i].session_timer {
+                    Some(o) => o.apply(global),
+                    None => global.clone(),
                 };
+                let backend = route.session_timer.as_ref().map_or(global.clone(), |o| o.apply(global));
+                let to_trunk = match target {
+                    Target::Trunk(i) => Some(i),
+                    Target::Uri(_) => None,
+                };
+                let timer_a = match (from_trunk, to_trunk) {
+                    (Some(i), _) => trunk_timer(i),
+                    (None, Some(_)) => backend.clone(),
+                    (None, None) => global.clone(),
+                };
+                let timer_b = to_trunk.map_or(backend, trunk_timer);
                 let target_uri = match &target {
                     Target::Uri(uri) => uri.clone(),
                     Target::Trunk(i) => config.trunks[*i].uri.clone(),
@@ -95,7 +106,8 @@ impl Router {
                     sources,
                     user: route.user.as_deref().and_then(|u| Regex::new(&format!("^(?:{u})$")).ok()),
                     target,
-                    session_timer: route.session_timer.as_ref().map_or(base.clone(), |o| o.apply(&base)),
+                    timer_a,
+                    timer_b,
                     from_trunk,
                 }
             })
@@ -166,11 +178,14 @@ routes:
         let r = router(YAML);
         let out = r.route_for("10.0.0.1".parse().unwrap(), None).unwrap();
         assert_eq!(out.target_uri, "sip:sw.example.com;transport=tcp");
-        assert_eq!(out.session_timer.default_expires, 600, "trunk override");
+        assert_eq!(out.timer_b.default_expires, 600, "trunk override on the trunk's leg");
+        assert_eq!(out.timer_a.default_expires, 1800, "the backend side keeps the global block");
         assert_eq!(out.credentials, Some(("u".into(), "p".into())));
         assert_eq!(out.pass, vec!["X-*".to_string()]);
         let inbound = r.route_for("203.0.113.1".parse().unwrap(), None).unwrap();
-        assert!(!inbound.session_timer.enabled, "route override for the backend leg");
+        assert!(!inbound.timer_b.enabled, "route override for the backend leg");
+        assert!(inbound.timer_a.enabled, "the trunk's leg keeps its timer");
+        assert_eq!(inbound.timer_a.default_expires, 600);
         assert_eq!(inbound.credentials, None);
         assert_eq!(inbound.from_trunk, Some(0));
     }

@@ -3,7 +3,7 @@
 //! per leg and never copied (RFC 4028 checklist). What crosses: the body with its Content-Type, the
 //! method-specific headers a request needs to mean the same thing, and the operator's pass list.
 
-use crate::sip::build::{ALLOW, SUPPORTED};
+use crate::sip::build::ALLOW;
 use crate::sip::{HeaderName, Headers, Method, NameAddr, Request, Uri};
 
 /// Headers a relayed request or response needs to keep its meaning (RFC 3265, RFC 3515, RFC 6086,
@@ -122,7 +122,6 @@ impl InviteB<'_> {
         h.push(HeaderName::CSEQ, "1 INVITE");
         h.push(HeaderName::MAX_FORWARDS, self.max_forwards.to_string());
         h.push(HeaderName::ALLOW, ALLOW);
-        h.push(HeaderName::SUPPORTED, SUPPORTED);
         self.pass.copy(&a.headers, h);
         invite.body = a.body.clone();
         Some(invite)

@@ -7,8 +7,10 @@ use std::time::Instant;
 use super::leg::{ClientRole, Pending2xx};
 use super::{AckRelay, Call, ClientEvent, EndReason, LegId, Phase};
 use crate::proto::dialog::Sequence;
+use crate::proto::session_timer::negotiate::{uac_on_2xx, uas_decide, uas_response_headers};
+use crate::proto::session_timer::UasDecision;
 use crate::proto::transaction::{ClientKey, ServerKey};
-use crate::sip::build::{response_to, ALLOW, SUPPORTED};
+use crate::sip::build::{response_to, ALLOW};
 use crate::sip::{HeaderName, Message, Method, Request, Response, SipHeaders};
 
 impl<P: Clone> Call<P> {
@@ -27,6 +29,8 @@ impl<P: Clone> Call<P> {
                 let has_to_tag = request.to_hdr().is_some_and(|t| t.tag().is_some());
                 if has_to_tag {
                     self.on_in_dialog(now, id, request);
+                } else if id == LegId::A && self.can_restart(&request) {
+                    self.restart(now, request);
                 } else {
                     // A second INVITE without a To tag for this Call-ID: merged request (§8.2.2.2).
                     self.answer_locally(now, id, request, 482);
@@ -74,9 +78,20 @@ impl<P: Clone> Call<P> {
             return self.answer_locally(now, id, request, 491);
         }
         if request.method == Method::Invite || request.method == Method::Update {
-            // §14.2 / RFC 3311 §5.2: one offer at a time. Ours pending on the other leg → 491.
-            if self.leg(other).invite_in_progress() || self.ack_relay.is_some() {
+            // §14.2 / RFC 3311 §5.2: one offer at a time. An INVITE of ours in flight on either leg → 491
+            // (refresh glare resolves by the RFC 3261 §14.1 back-off on both sides).
+            if self.leg(id).invite_in_progress()
+                || self.leg(other).invite_in_progress()
+                || self.ack_relay.is_some()
+            {
                 return self.answer_locally(now, id, request, 491);
+            }
+            if let UasDecision::TooSmall { min_se } = uas_decide(self.leg(id).timer.config(), &request) {
+                return self.answer_with_min_se(now, id, request, min_se);
+            }
+            // A refresh that changes nothing is answered here; a real media change crosses.
+            if self.absorb_refresh(now, id, &request) {
+                return;
             }
         }
         self.relay(now, id, request);
@@ -86,21 +101,25 @@ impl<P: Clone> Call<P> {
     fn relay(&mut self, now: Instant, id: LegId, request: Request) {
         let other = id.other();
         let timers = self.config.timers;
-        let Some(dialog) = self.leg_mut(other).dialog.as_mut() else { return };
-        let mut out = dialog.request(request.method.clone(), None);
-        self.config.pass.copy(&request.headers, &mut out.headers);
-        if matches!(request.method, Method::Invite | Method::Update) {
-            out.headers.push(HeaderName::ALLOW, ALLOW);
-            out.headers.push(HeaderName::SUPPORTED, SUPPORTED);
-        }
-        out.body = request.body.clone();
-        let from = self.leg_mut(id).start_server(request, timers, now);
         let leg = match other {
             LegId::A => &mut self.a,
             LegId::B => &mut self.b,
         };
-        leg.stamp(&mut out, &mut self.ids);
-        leg.start_client(out, ClientRole::Relay { from }, timers, now);
+        let ids = &mut self.ids;
+        let Some(dialog) = leg.dialog.as_mut() else { return };
+        let mut out = dialog.request(request.method.clone(), None);
+        self.config.pass.copy(&request.headers, &mut out.headers);
+        if matches!(request.method, Method::Invite | Method::Update) {
+            out.headers.push(HeaderName::ALLOW, ALLOW);
+            // The other leg's own timer headers (RFC 4028: never copied across).
+            leg.timer.decorate_request(&mut out.headers);
+        }
+        if !request.body.is_empty() {
+            out.body = if is_sdp(&request) { leg.sdp.outgoing(&request.body) } else { request.body.clone() };
+        }
+        leg.stamp(&mut out, ids);
+        let from = self.leg_mut(id).start_server(request, timers, now);
+        self.leg_mut(other).start_client(out, ClientRole::Relay { from }, timers, now);
     }
 
     /// The other leg answered (or never answered) a request we relayed from leg `from_leg.other()`.
@@ -139,12 +158,17 @@ impl<P: Clone> Call<P> {
         let mut relayed = response_to(&original, response.status, local_tag.as_deref());
         relayed.reason = response.reason.clone();
         self.config.pass.copy(&response.headers, &mut relayed.headers);
-        relayed.body = response.body.clone();
+        if !response.body.is_empty() {
+            let sdp = is_sdp(&response);
+            let origin_leg = self.leg_mut(origin);
+            relayed.body = if sdp { origin_leg.sdp.outgoing(&response.body) } else { response.body.clone() };
+        }
         if is_2xx && matches!(original.method, Method::Invite | Method::Update) {
             relayed.headers.push(HeaderName::CONTACT, self.leg(origin).contact());
             if let Some(d) = self.leg_mut(leg).dialog.as_mut() {
                 d.on_refresh_response(&response);
             }
+            self.rearm_after_relayed_2xx(now, leg, &original, &sent, &response, &mut relayed);
         }
         if response.status >= 200 && matches!(response.status, 408 | 481) && original.method == Method::Invite
         {
@@ -191,11 +215,19 @@ impl<P: Clone> Call<P> {
                 return self.send_bye(now, id, held.reason);
             }
         }
+        if !ack.body.is_empty() {
+            self.leg_mut(id).sdp.incoming(&ack.body);
+        }
         if let Some(relay) = self.ack_relay.clone() {
             if relay.on == id && relay.on_cseq == cseq {
                 self.ack_relay = None;
                 let content_type = ack.headers.get(&HeaderName::CONTENT_TYPE).map(str::to_owned);
-                let body = content_type.as_deref().map(|ct| (ct, ack.body.clone()));
+                let body = if ack.body.is_empty() || !is_sdp(ack) {
+                    ack.body.clone()
+                } else {
+                    self.leg_mut(id.other()).sdp.outgoing(&ack.body)
+                };
+                let body = content_type.as_deref().map(|ct| (ct, body));
                 self.ack_on(id.other(), relay.to_cseq, body);
             }
         }
@@ -225,6 +257,55 @@ impl<P: Clone> Call<P> {
         }
     }
 
+    /// A 2xx to a re-INVITE/UPDATE relayed from leg `leg.other()` re-arms both legs' timers (RFC 4028
+    /// §10): leg `leg` by the 2xx it sent us (§7.2), the origin leg by what our 2xx there says (§9).
+    fn rearm_after_relayed_2xx(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        original: &Request,
+        sent: &Request,
+        response: &Response,
+        relayed: &mut Response,
+    ) {
+        let this = self.leg_mut(leg);
+        this.timer.learn_allow(&response.headers);
+        let asked = sent
+            .headers
+            .get(&HeaderName::SESSION_EXPIRES)
+            .and_then(|v| crate::sip::SessionExpires::parse(v).ok())
+            .map_or(this.timer.asking().0, |se| se.delta);
+        let session = uac_on_2xx(this.timer.config(), response, asked);
+        if !response.body.is_empty() && is_sdp(response) {
+            this.sdp.incoming(&response.body);
+        }
+        this.timer.establish(now, session);
+        let origin = self.leg_mut(leg.other());
+        let decision = uas_decide(origin.timer.config(), original);
+        uas_response_headers(&decision, &mut relayed.headers);
+        if origin.timer.enabled() {
+            relayed.headers.push(HeaderName::SUPPORTED, "timer");
+        }
+        let session = match decision {
+            UasDecision::Accept { session, .. } => Some(session),
+            _ => None,
+        };
+        origin.timer.establish(now, session);
+    }
+
+    /// 422 with our Min-SE to a re-INVITE/UPDATE asking for less (RFC 4028 §9).
+    fn answer_with_min_se(&mut self, now: Instant, id: LegId, request: Request, min_se: u32) {
+        let tag = self.leg(id).dialog.as_ref().map(|d| d.local_tag.clone());
+        let mut response = response_to(&request, 422, tag.as_deref());
+        response.headers.push(HeaderName::MIN_SE, min_se.to_string());
+        let timers = self.config.timers;
+        let leg = self.leg_mut(id);
+        let key = leg.start_server(request, timers, now);
+        if let Some(server) = leg.server(&key) {
+            server.tx.respond(now, response);
+        }
+    }
+
     /// Sends a BYE on a confirmed leg (RFC 3261 §15.1.1), with a Reason (RFC 3326) when there is one.
     pub(super) fn send_bye(&mut self, now: Instant, id: LegId, reason: Option<&str>) {
         let timers = self.config.timers;
@@ -240,4 +321,12 @@ impl<P: Clone> Call<P> {
         leg.stamp(&mut bye, &mut self.ids);
         leg.start_client(bye, ClientRole::Bye, timers, now);
     }
+}
+
+/// Whether a message's body is a session description (anything else crosses untouched).
+fn is_sdp(message: &impl SipHeaders) -> bool {
+    message
+        .headers()
+        .get(&HeaderName::CONTENT_TYPE)
+        .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/sdp"))
 }

@@ -3,9 +3,12 @@
 
 use std::time::{Duration, Instant};
 
+use crate::config::SessionTimerConfig;
 use crate::proto::dialog::Dialog;
 use crate::proto::ids::Ids;
+use crate::proto::session_timer::SessionTimer;
 use crate::proto::transaction::{ClientKey, ClientTx, ServerKey, ServerTx, TimerConfig};
+use crate::sip::sdp::LegSdp;
 use crate::sip::{HeaderName, HostPort, Method, Request, Response, Via};
 
 /// How to reach a leg's peer and how to name ourselves to it.
@@ -32,6 +35,8 @@ pub enum ClientRole {
     Bye,
     /// A request relayed from the other leg; its responses go back to that leg's server transaction.
     Relay { from: ServerKey },
+    /// Our session refresh on this leg (RFC 4028 §10), asking for `asked` seconds.
+    Refresh { asked: u32 },
 }
 
 pub struct Server {
@@ -62,6 +67,10 @@ pub struct HeldBye {
 
 pub struct Leg<P> {
     pub setup: Option<LegSetup<P>>,
+    /// This leg's RFC 4028 session timer.
+    pub timer: SessionTimer,
+    /// The session descriptions sent and received on this leg (one o= version counter per leg).
+    pub sdp: LegSdp,
     pub dialog: Option<Dialog>,
     pub servers: Vec<Server>,
     pub clients: Vec<Client>,
@@ -76,8 +85,10 @@ pub struct Leg<P> {
 }
 
 impl<P: Clone> Leg<P> {
-    pub fn new(setup: Option<LegSetup<P>>) -> Leg<P> {
+    pub fn new(setup: Option<LegSetup<P>>, timer: SessionTimerConfig) -> Leg<P> {
         Leg {
+            timer: SessionTimer::new(timer),
+            sdp: LegSdp::default(),
             setup,
             dialog: None,
             servers: Vec::new(),
@@ -99,6 +110,13 @@ impl<P: Clone> Leg<P> {
         let mut via = Via::new(setup.transport, setup.local.clone(), &ids.branch());
         via.params.set("rport", None);
         request.headers.push_front(HeaderName::VIA, via.to_string());
+        // RFC 4028 §7.1: `Supported: timer` on every request but ACK, where this leg does timers.
+        if self.timer.enabled()
+            && request.method != Method::Ack
+            && !request.headers.has_token(&HeaderName::SUPPORTED, "timer")
+        {
+            request.headers.push(HeaderName::SUPPORTED, "timer");
+        }
         if !matches!(request.method, Method::Ack | Method::Cancel | Method::Bye) {
             request.headers.set(HeaderName::CONTACT, self.contact());
         }

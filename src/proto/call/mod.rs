@@ -12,6 +12,7 @@ mod end_reason;
 mod in_dialog;
 mod leg;
 mod setup;
+mod timer;
 
 #[cfg(test)]
 mod tests;
@@ -26,7 +27,9 @@ pub use leg::LegSetup;
 
 use leg::Leg;
 
+use crate::config::SessionTimerConfig;
 use crate::proto::ids::Ids;
+use crate::proto::session_timer::UasDecision;
 use crate::proto::transaction::{ServerKey, TimerConfig, TxOutput};
 use crate::sip::{Message, Request};
 
@@ -67,6 +70,9 @@ pub struct CallConfig {
     pub pass: PassList,
     /// Digest username and password for challenges on leg B (a trunk's credentials).
     pub credentials: Option<(String, String)>,
+    /// RFC 4028 settings for leg A and leg B (each leg negotiates and runs its own timer).
+    pub timer_a: SessionTimerConfig,
+    pub timer_b: SessionTimerConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -125,6 +131,8 @@ pub struct Call<P> {
     phase: Phase,
     /// Our To tag on leg A.
     a_tag: String,
+    /// RFC 4028 §9: what leg A's INVITE asked of our timer, and what our 2xx will say.
+    a_decision: UasDecision,
     invite_a: ServerKey,
     /// Leg B's Call-ID (ours).
     b_call_id: String,
@@ -152,12 +160,18 @@ impl<P: Clone> Call<P> {
     /// [`Input::Connect`].
     pub fn new(now: Instant, invite: Request, a: LegSetup<P>, config: CallConfig, seed: u64) -> Call<P> {
         let mut ids = Ids::from_seed(seed);
-        let mut leg_a = Leg::new(Some(a));
+        let mut leg_a = Leg::new(Some(a), config.timer_a.clone());
+        let a_decision = crate::proto::session_timer::negotiate::uas_decide(&config.timer_a, &invite);
+        leg_a.timer.learn_allow(&invite.headers);
+        if !invite.body.is_empty() {
+            leg_a.sdp.incoming(&invite.body);
+        }
         let invite_a = leg_a.start_server(invite, config.timers, now);
         let mut call = Call {
             a: leg_a,
-            b: Leg::new(None),
+            b: Leg::new(None, config.timer_b.clone()),
             a_tag: ids.tag(),
+            a_decision,
             b_call_id: ids.call_id("sst-b2bua"),
             ids,
             config,
@@ -174,6 +188,7 @@ impl<P: Clone> Call<P> {
             out: VecDeque::new(),
         };
         call.check_max_forwards(now);
+        call.check_session_interval(now);
         call.pump(now);
         call
     }
@@ -195,6 +210,7 @@ impl<P: Clone> Call<P> {
             Input::FromB(Message::Response(r)) => self.on_response(now, LegId::B, r),
             Input::Connect(setup) => self.connect(now, setup),
             Input::Unreachable(why) => self.fail_setup(now, 503, EndReason::Unreachable(why)),
+            Input::Shutdown if self.end.is_some() => self.drop_everything(),
             Input::Shutdown => self.end(now, EndReason::Shutdown, None),
         }
         self.pump(now);
@@ -212,14 +228,21 @@ impl<P: Clone> Call<P> {
             self.retransmit_2xx(now, id);
         }
         self.setup_timeouts(now);
+        self.session_timeouts(now);
         if self.finish_by.is_some_and(|t| t <= now) {
-            for leg in [&mut self.a, &mut self.b] {
-                leg.servers.clear();
-                leg.clients.clear();
-                leg.pending_2xx = None;
-            }
+            self.drop_everything();
         }
         self.pump(now);
+    }
+
+    /// Forgets every transaction of an ended call (its time is up, or the daemon is stopping).
+    fn drop_everything(&mut self) {
+        for leg in [&mut self.a, &mut self.b] {
+            leg.servers.clear();
+            leg.clients.clear();
+            leg.pending_2xx = None;
+            leg.held_bye = None;
+        }
     }
 
     pub fn poll_output(&mut self) -> Option<Output<P>> {
@@ -233,6 +256,8 @@ impl<P: Clone> Call<P> {
             self.ring_deadline,
             self.cancel_deadline,
             self.finish_by,
+            self.a.timer.poll_timeout().map(|d| d.at),
+            self.b.timer.poll_timeout().map(|d| d.at),
         ]
         .into_iter()
         .flatten()
@@ -248,6 +273,14 @@ impl<P: Clone> Call<P> {
         match id {
             LegId::A => &mut self.a,
             LegId::B => &mut self.b,
+        }
+    }
+
+    /// A leg and the id generator together (both borrowed mutably).
+    fn leg_and_ids(&mut self, id: LegId) -> (&mut Leg<P>, &mut Ids) {
+        match id {
+            LegId::A => (&mut self.a, &mut self.ids),
+            LegId::B => (&mut self.b, &mut self.ids),
         }
     }
 
@@ -338,6 +371,7 @@ impl<P: Clone> Call<P> {
             }
             (ClientRole::Bye, ClientEvent::Response(_)) => {}
             (ClientRole::Relay { from }, event) => self.on_relay_result(now, leg, from, request, event),
+            (ClientRole::Refresh { asked }, event) => self.on_refresh_result(now, leg, asked, request, event),
         }
     }
 
@@ -354,6 +388,8 @@ impl<P: Clone> Call<P> {
         self.out.push_back(Output::Ended(reason.clone()));
         self.finish_by = Some(now + self.config.timers.timer_b() * 2);
         self.ring_deadline = None;
+        self.a.timer.establish(now, None);
+        self.b.timer.establish(now, None);
         match self.phase {
             Phase::Confirmed => {
                 for leg in [LegId::A, LegId::B] {

@@ -7,6 +7,8 @@ use super::bridge::InviteB;
 use super::leg::{ClientRole, LegSetup, Pending2xx};
 use super::{AckRelay, Call, EndReason, LegId, Output, Phase};
 use crate::proto::dialog::Dialog;
+use crate::proto::session_timer::negotiate::{min_se_of_422, uac_on_2xx, uas_decide, uas_response_headers};
+use crate::proto::session_timer::UasDecision;
 use crate::proto::transaction::{ClientTx, TxState};
 use crate::sip::build::{response_to, ALLOW, SUPPORTED};
 use crate::sip::{HeaderName, Message, Method, Request, Response, SipHeaders};
@@ -22,7 +24,13 @@ impl<P: Clone> Call<P> {
 
     /// Leg B's next hop is known: build and send its INVITE, start the ring timeout.
     pub(super) fn connect(&mut self, now: Instant, setup: LegSetup<P>) {
-        if self.phase != Phase::Resolving || self.end.is_some() {
+        self.b.setup = Some(setup);
+        self.start_b(now);
+    }
+
+    /// Sends leg B's INVITE once its next hop is known and leg A's INVITE was not refused.
+    pub(super) fn start_b(&mut self, now: Instant) {
+        if self.phase != Phase::Resolving || self.end.is_some() || self.b.setup.is_none() {
             return;
         }
         let Some(invite_a) = self.invite_a_request() else { return };
@@ -48,12 +56,42 @@ impl<P: Clone> Call<P> {
                 EndReason::Unreachable("cannot build the INVITE for leg B".into()),
             );
         };
-        self.b.setup = Some(setup);
+        // RFC 4028 §7.1: leg B's own Supported/Session-Expires/Min-SE, never leg A's.
+        self.b.timer.decorate_request(&mut invite.headers);
+        if !invite.body.is_empty() {
+            invite.body = self.b.sdp.outgoing(&invite.body);
+        }
         self.b.stamp(&mut invite, &mut self.ids);
         self.invite_b = Some(invite.clone());
         self.b.start_client(invite, ClientRole::Invite, self.config.timers, now);
         self.phase = Phase::Calling;
         self.ring_deadline = Some(now + self.config.ring_timeout);
+    }
+
+    /// Whether a new INVITE on leg A's Call-ID is the caller's retry after our 422 (RFC 4028 §7.3): leg B
+    /// never started, and the CSeq is higher than the refused INVITE's.
+    pub(super) fn can_restart(&self, request: &Request) -> bool {
+        let old = self.invite_a_request().and_then(|r| r.cseq()).map_or(u32::MAX, |c| c.seq);
+        request.method == Method::Invite
+            && self.end == Some(EndReason::Rejected(422))
+            && self.invite_b.is_none()
+            && self.phase == Phase::Resolving
+            && request.cseq().is_some_and(|c| c.seq > old)
+    }
+
+    /// Takes the caller's retry as this call's INVITE: negotiate again, then set up leg B.
+    pub(super) fn restart(&mut self, now: Instant, invite: Request) {
+        tracing::info!("caller retried after 422");
+        self.a_decision = uas_decide(&self.config.timer_a, &invite);
+        self.a.timer.learn_allow(&invite.headers);
+        if !invite.body.is_empty() {
+            self.a.sdp.incoming(&invite.body);
+        }
+        self.invite_a = self.a.start_server(invite, self.config.timers, now);
+        self.end = None;
+        self.finish_by = None;
+        self.check_session_interval(now);
+        self.start_b(now);
     }
 
     /// The call cannot be set up: answer leg A with `status` and end.
@@ -108,10 +146,18 @@ impl<P: Clone> Call<P> {
         if from_b.status > 100 && from_b.status < 300 {
             response.headers.push(HeaderName::CONTACT, self.a.contact());
             response.headers.push(HeaderName::ALLOW, ALLOW);
-            response.headers.push(HeaderName::SUPPORTED, SUPPORTED);
+            if self.a.timer.enabled() {
+                response.headers.push(HeaderName::SUPPORTED, SUPPORTED);
+            }
         }
         self.config.pass.copy(&from_b.headers, &mut response.headers);
-        response.body = from_b.body.clone();
+        if from_b.status >= 200 {
+            // RFC 4028 §9: leg A's own Session-Expires (and Require) in our 2xx, never leg B's.
+            uas_response_headers(&self.a_decision, &mut response.headers);
+        }
+        if !from_b.body.is_empty() {
+            response.body = self.a.sdp.outgoing(&from_b.body);
+        }
         let key = self.invite_a.clone();
         if let Some(server) = self.a.server(&key) {
             server.tx.respond(now, response.clone());
@@ -137,6 +183,7 @@ impl<P: Clone> Call<P> {
         };
         let b_cseq = dialog.local_cseq;
         self.b.dialog = Some(dialog);
+        self.negotiated(now, &response);
         let invite_a = self.invite_a_request();
         let offer_in_invite = invite_a.as_ref().is_some_and(|r| !r.body.is_empty());
         if offer_in_invite {
@@ -200,9 +247,64 @@ impl<P: Clone> Call<P> {
         self.b.start_client(bye, ClientRole::Bye, self.config.timers, now);
     }
 
+    /// Both legs' session timers once leg B answered: leg B per the 2xx (RFC 4028 §7.2), leg A per what
+    /// our 2xx says (§9).
+    fn negotiated(&mut self, now: Instant, response: &Response) {
+        if !response.body.is_empty() {
+            self.b.sdp.incoming(&response.body);
+        }
+        self.b.timer.learn_allow(&response.headers);
+        let asked = self.b.timer.asking().0;
+        let session_b = uac_on_2xx(self.b.timer.config(), response, asked);
+        self.b.timer.establish(now, session_b);
+        let session_a = match &self.a_decision {
+            UasDecision::Accept { session, .. } => Some(*session),
+            _ => None,
+        };
+        self.a.timer.establish(now, session_a);
+        for (leg, session) in [(LegId::A, session_a), (LegId::B, session_b)] {
+            match session {
+                Some(s) => tracing::info!(
+                    leg = %leg,
+                    interval = s.interval,
+                    refresher = if s.we_refresh { "us" } else { "peer" },
+                    "session timer negotiated"
+                ),
+                None => tracing::info!(leg = %leg, "no session timer on this leg"),
+            }
+        }
+    }
+
+    /// RFC 4028 §7.3: leg B's 422 to our INVITE — a new INVITE with the raised Session-Expires and Min-SE,
+    /// same Call-ID, new From tag, higher CSeq (errata 1681); bounded. The caller never sees the 422.
+    fn retry_invite_b_after_422(&mut self, now: Instant, response: &Response) -> bool {
+        let Some(sent) = self.invite_b.clone() else { return false };
+        if !self.b.timer.on_422(min_se_of_422(response)) {
+            return false;
+        }
+        let mut retry = sent.clone();
+        retry.headers.remove_first(&HeaderName::VIA);
+        let seq = sent.cseq().map_or(1, |c| c.seq + 1);
+        retry.headers.set(HeaderName::CSEQ, format!("{seq} INVITE"));
+        if let Some(mut from) = sent.from_hdr() {
+            from.params.set("tag", Some(&self.ids.tag()));
+            retry.headers.set(HeaderName::FROM, from.to_string());
+        }
+        self.b.timer.decorate_request(&mut retry.headers);
+        self.b.stamp(&mut retry, &mut self.ids);
+        tracing::info!(asked = self.b.timer.asking().0, "leg B answered 422: retrying with its Min-SE");
+        self.invite_b = Some(retry.clone());
+        self.b_provisional = false;
+        self.b.start_client(retry, ClientRole::Invite, self.config.timers, now);
+        true
+    }
+
     fn on_b_failure(&mut self, now: Instant, response: Response) {
         self.cancel_deadline = None;
         if self.end.is_some() || self.phase != Phase::Calling {
+            return;
+        }
+        if response.status == 422 && self.retry_invite_b_after_422(now, &response) {
             return;
         }
         let status = match response.status {
@@ -210,6 +312,8 @@ impl<P: Clone> Call<P> {
             300..=399 => 480,
             // Our credentials are the daemon's business, never the caller's.
             401 | 407 => 403,
+            // Leg B's interval is leg B's business too (§7.3 retries exhausted).
+            422 => 500,
             s => s,
         };
         if status == response.status {

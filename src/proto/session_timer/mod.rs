@@ -148,6 +148,24 @@ impl SessionTimer {
         }
     }
 
+    /// Schedules the next refresh attempt `by` from now (deferral, 491 back-off, retry after 422 or an
+    /// UPDATE refused), as long as a session in which we refresh is in force.
+    pub fn retry_refresh(&mut self, now: Instant, by: Duration) {
+        if self.session.is_some_and(|s| s.we_refresh) {
+            self.refresh_at = Some(now + by);
+        }
+    }
+
+    /// After a refresh failed for another reason: one more try halfway to the expiry, if there is time.
+    pub fn retry_before_expiry(&mut self, now: Instant) {
+        if let Some(expire) = self.expire_at {
+            let left = expire.saturating_duration_since(now);
+            if left > Duration::from_secs(2) {
+                self.retry_refresh(now, left / 2);
+            }
+        }
+    }
+
     /// A refresh went out: no second one until it is answered (its 2xx re-arms, a failure defers).
     pub fn refresh_sent(&mut self) {
         self.refresh_at = None;

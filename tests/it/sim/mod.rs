@@ -164,6 +164,8 @@ impl World {
                 target: "sip:198.51.100.20:5060".into(),
                 pass: PassList::default(),
                 credentials: None,
+                timer_a: Default::default(),
+                timer_b: Default::default(),
             },
             finished_at: None,
             answered: false,

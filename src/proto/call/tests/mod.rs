@@ -70,6 +70,8 @@ pub(super) fn config() -> CallConfig {
         target: "sip:10.0.0.2:5070".into(),
         pass: PassList::default(),
         credentials: None,
+        timer_a: Default::default(),
+        timer_b: Default::default(),
     }
 }
 
