@@ -21,6 +21,8 @@ pub const MAILBOX: usize = 256;
 #[derive(Clone)]
 pub struct CallContext {
     pub outbound: Outbound,
+    /// How late the call tasks wake against their deadlines.
+    pub lateness: std::sync::Arc<super::lateness::Lateness>,
     pub listeners: Listeners,
     pub shutdown: watch::Receiver<bool>,
 }
@@ -128,7 +130,13 @@ async fn run(started: Started, ctx: CallContext) {
                 Some(input) => call.handle_input(clock::now(), input),
                 None => break,
             },
-            _ = sleep_until(deadline) => call.handle_timeout(clock::now()),
+            _ = sleep_until(deadline) => {
+                let now = clock::now();
+                if let Some(at) = deadline {
+                    ctx.lateness.record(now.saturating_duration_since(at));
+                }
+                call.handle_timeout(now);
+            }
             _ = shutdown.changed(), if !stopping => {
                 stopping = true;
                 call.handle_input(clock::now(), Input::Shutdown);

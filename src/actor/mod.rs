@@ -5,6 +5,7 @@ pub mod call_index;
 pub mod clock;
 pub mod dispatcher;
 pub mod endpoint_task;
+pub mod lateness;
 pub mod shutdown;
 
 use std::sync::Arc;
@@ -62,7 +63,9 @@ pub async fn run(config: Config, stop: impl std::future::Future<Output = ()>) ->
         advertise: config.advertise.as_deref().and_then(crate::sip::HostPort::parse),
     };
     let calls = call_index::CallIndex::new();
-    let call_ctx = call_actor::CallContext { outbound, listeners, shutdown: calls_rx };
+    let lateness = Arc::new(lateness::Lateness::default());
+    let call_ctx =
+        call_actor::CallContext { outbound, listeners, shutdown: calls_rx, lateness: Arc::clone(&lateness) };
     let dispatcher: Arc<dyn Sink> = dispatcher::Dispatcher::new(
         router,
         endpoint,
@@ -85,7 +88,9 @@ pub async fn run(config: Config, stop: impl std::future::Future<Output = ()>) ->
 
     if config.limits.stats_interval > 0 {
         let every = Duration::from_secs(config.limits.stats_interval);
-        tasks.spawn(report_stats(Arc::clone(&calls), Arc::clone(&tcp.connections), every, rx.clone()));
+        let tables =
+            Tables { calls: Arc::clone(&calls), connections: Arc::clone(&tcp.connections), lateness };
+        tasks.spawn(report_stats(tables, every, rx.clone()));
     }
 
     stop.await;
@@ -108,12 +113,14 @@ pub async fn run(config: Config, stop: impl std::future::Future<Output = ()>) ->
 }
 
 /// Logs the size of every table now and then, so that "nothing is left behind" can be seen from outside.
-async fn report_stats(
+struct Tables {
     calls: Arc<call_index::CallIndex>,
     connections: Arc<Connections>,
-    every: Duration,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
+    lateness: Arc<lateness::Lateness>,
+}
+
+async fn report_stats(tables: Tables, every: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let Tables { calls, connections, lateness } = tables;
     let mut ticker = tokio::time::interval(every);
     ticker.tick().await;
     loop {
@@ -125,6 +132,10 @@ async fn report_stats(
             live_calls = calls.live(),
             index_entries = calls.entries(),
             tcp_connections = connections.open_count(),
+            timer_wakeups = lateness.quantile(0.5).1,
+            timer_late_p50_ms = lateness.quantile(0.5).0.as_secs_f64() * 1e3,
+            timer_late_p99_ms = lateness.quantile(0.99).0.as_secs_f64() * 1e3,
+            timer_late_max_ms = lateness.max().as_secs_f64() * 1e3,
             "stats"
         );
     }
