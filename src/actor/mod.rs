@@ -129,6 +129,7 @@ async fn report_stats(tables: Tables, every: Duration, mut shutdown: tokio::sync
             _ = shutdown.changed() => return,
         }
         tracing::info!(
+            target: "sst_b2bua::stats",
             live_calls = calls.live(),
             index_entries = calls.entries(),
             tcp_connections = connections.open_count(),
