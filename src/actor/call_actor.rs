@@ -127,7 +127,7 @@ async fn run(started: Started, ctx: CallContext) {
         let deadline = call.poll_timeout();
         tokio::select! {
             mail = mailbox.recv() => match mail {
-                Some(input) => call.handle_input(clock::now(), input),
+                Some(input) => call.handle_input(clock::now(), *input),
                 None => break,
             },
             _ = sleep_until(deadline) => {

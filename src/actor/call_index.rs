@@ -12,7 +12,8 @@ use tokio::sync::mpsc;
 use crate::net::Peer;
 use crate::proto::call::{Input, LegId};
 
-pub type Mail = Input<Peer>;
+/// Boxed: a bounded mailbox preallocates a block of slots, and a held call should cost pointers, not messages.
+pub type Mail = Box<Input<Peer>>;
 
 #[derive(Debug, Default)]
 pub struct CallIndex {

@@ -79,11 +79,10 @@ impl Dispatcher {
             LegId::A => Input::FromA(message),
             LegId::B => Input::FromB(message),
         };
-        if let Err(mpsc::error::TrySendError::Full(
-            Input::FromA(Message::Request(r)) | Input::FromB(Message::Request(r)),
-        )) = mailbox.try_send(input)
-        {
-            self.busy(peer, &r);
+        if let Err(mpsc::error::TrySendError::Full(input)) = mailbox.try_send(Box::new(input)) {
+            if let Input::FromA(Message::Request(r)) | Input::FromB(Message::Request(r)) = *input {
+                self.busy(peer, &r);
+            }
         }
         true
     }

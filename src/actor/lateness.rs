@@ -21,7 +21,8 @@ impl Lateness {
         self.max_us.fetch_max(us, Ordering::Relaxed);
     }
 
-    /// The upper bound of the bucket holding quantile `q` (0.0–1.0), and the count.
+    /// The upper bound of the bucket holding quantile `q` (0.0–1.0), never above the largest value seen,
+    /// and the count.
     pub fn quantile(&self, q: f64) -> (Duration, u64) {
         let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
         let total: u64 = counts.iter().sum();
@@ -33,10 +34,10 @@ impl Lateness {
         for (i, count) in counts.iter().enumerate() {
             seen += count;
             if seen >= wanted {
-                return (Duration::from_micros(1u64 << i), total);
+                return (Duration::from_micros(1u64 << i).min(self.max()), total);
             }
         }
-        (Duration::from_micros(1u64 << (BUCKETS - 1)), total)
+        (self.max(), total)
     }
 
     pub fn max(&self) -> Duration {
@@ -59,7 +60,7 @@ mod tests {
         l.record(Duration::from_millis(70)); // ≤ 131072 µs
         assert_eq!(l.quantile(0.5), (Duration::from_micros(512), 100));
         assert_eq!(l.quantile(0.99), (Duration::from_micros(32_768), 100));
-        assert_eq!(l.quantile(1.0).0, Duration::from_micros(131_072));
+        assert_eq!(l.quantile(1.0).0, Duration::from_millis(70), "capped by the largest value seen");
         assert_eq!(l.max(), Duration::from_millis(70));
     }
 }
