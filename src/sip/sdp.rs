@@ -64,6 +64,8 @@ pub fn same_session(a: &[u8], b: &[u8]) -> bool {
 pub struct LegSdp {
     sent: Option<Bytes>,
     sent_version: Option<u64>,
+    /// What was in force before the last changed description we sent, should that offer be refused.
+    before: Option<(Option<Bytes>, Option<u64>)>,
     received: Option<Bytes>,
 }
 
@@ -72,13 +74,27 @@ impl LegSdp {
     /// we sent last if nothing changed, else `body` with this leg's version + 1 (RFC 3264 §8).
     pub fn outgoing(&mut self, body: &Bytes) -> Bytes {
         let out = match (&self.sent, self.sent_version) {
-            (Some(sent), _) if same_session(sent, body) => return sent.clone(),
+            (Some(sent), _) if same_session(sent, body) => {
+                self.before = None;
+                return sent.clone();
+            }
             (Some(_), Some(v)) => with_version(body, v + 1),
             _ => body.clone(),
         };
+        self.before = Some((self.sent.take(), self.sent_version));
         self.sent_version = version(&out);
         self.sent = Some(out.clone());
         out
+    }
+
+    /// The offer [`LegSdp::outgoing`] last made was refused (a non-2xx final response to its re-INVITE or
+    /// UPDATE): the session is what it was before it (RFC 3261 §14.1, RFC 3311 §5.2), and so is what a
+    /// refresh carries and the version the next change counts from.
+    pub fn offer_refused(&mut self) {
+        if let Some((sent, version)) = self.before.take() {
+            self.sent = sent;
+            self.sent_version = version;
+        }
     }
 
     /// What we last sent on this leg (the body of a refresh re-INVITE, or our answer to an offerless one).
@@ -89,9 +105,15 @@ impl LegSdp {
     /// Records a description the peer sent; returns true when it differs from the last one (a real
     /// media change, to cross to the other leg) and false for a refresh that changes nothing.
     pub fn incoming(&mut self, body: &Bytes) -> bool {
-        let changed = self.received.as_ref().is_none_or(|prev| !same_session(prev, body));
+        let changed = self.is_change(body);
         self.received = Some(body.clone());
         changed
+    }
+
+    /// Whether a description from the peer differs from the last one recorded, without recording it (an
+    /// offer that may yet be refused is not the session).
+    pub fn is_change(&self, body: &[u8]) -> bool {
+        self.received.as_ref().is_none_or(|prev| !same_session(prev, body))
     }
 }
 
@@ -135,6 +157,21 @@ mod tests {
         assert_eq!(version(&out), Some(8));
         assert!(same_session(&out, changed.as_bytes()));
         assert_eq!(leg.last_sent(), Some(&out));
+    }
+
+    #[test]
+    fn a_refused_offer_leaves_the_description_in_force() {
+        let mut leg = LegSdp::default();
+        leg.outgoing(&body(SDP));
+        let hold = body(&SDP.replace("t=0 0", "t=0 0\r\na=sendonly"));
+        assert_eq!(version(&leg.outgoing(&hold)), Some(8));
+        leg.offer_refused();
+        assert_eq!(leg.last_sent(), Some(&body(SDP)), "a refresh carries the description in force");
+        assert_eq!(version(&leg.outgoing(&hold)), Some(8), "the next change counts from it");
+        // An unchanged description offered again and refused changes nothing.
+        leg.outgoing(&hold);
+        leg.offer_refused();
+        assert_eq!(version(leg.last_sent().expect("sent")), Some(8));
     }
 
     #[test]

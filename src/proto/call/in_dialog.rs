@@ -78,20 +78,21 @@ impl<P: Clone> Call<P> {
             return self.answer_locally(now, id, request, 491);
         }
         if request.method == Method::Invite || request.method == Method::Update {
-            // §14.2 / RFC 3311 §5.2: one offer at a time. An INVITE of ours in flight on either leg → 491
-            // (refresh glare resolves by the RFC 3261 §14.1 back-off on both sides).
-            if self.leg(id).invite_in_progress()
-                || self.leg(other).invite_in_progress()
-                || self.ack_relay.is_some()
-            {
+            // §14.2 / RFC 3311 §5.2: one offer at a time. An INVITE in flight on this leg → 491 (refresh
+            // glare resolves by the RFC 3261 §14.1 back-off on both sides).
+            if self.leg(id).invite_in_progress() || self.ack_relay.is_some() {
                 return self.answer_locally(now, id, request, 491);
             }
             if let UasDecision::TooSmall { min_se } = uas_decide(self.leg(id).timer.config(), &request) {
                 return self.answer_with_min_se(now, id, request, min_se);
             }
-            // A refresh that changes nothing is answered here; a real media change crosses.
+            // A refresh that changes nothing is answered here, whatever the other leg is doing; a real
+            // media change crosses, once the other leg has no INVITE of its own in flight.
             if self.absorb_refresh(now, id, &request) {
                 return;
+            }
+            if self.leg(other).invite_in_progress() {
+                return self.answer_locally(now, id, request, 491);
             }
         }
         self.relay(now, id, request);
@@ -149,6 +150,10 @@ impl<P: Clone> Call<P> {
             ClientEvent::Response(r) => r,
         };
         let is_2xx = (200..300).contains(&response.status);
+        if response.status >= 300 && !sent.body.is_empty() && is_sdp(&sent) {
+            // The offer we relayed was refused: the description in force on that leg stays (§14.1).
+            self.leg_mut(leg).sdp.offer_refused();
+        }
         let answered = self.leg_mut(origin).server(&from).is_some_and(|s| s.tx.is_final());
         if is_2xx && original.method == Method::Invite && answered {
             // A repeat of the 2xx we relayed already (our ACK was lost): that ACK again, once it went
@@ -164,6 +169,10 @@ impl<P: Clone> Call<P> {
             relayed.body = if sdp { origin_leg.sdp.outgoing(&response.body) } else { response.body.clone() };
         }
         if is_2xx && matches!(original.method, Method::Invite | Method::Update) {
+            if !original.body.is_empty() && is_sdp(&original) {
+                // The offer that crossed is accepted: it is now the origin peer's description.
+                self.leg_mut(origin).sdp.incoming(&original.body);
+            }
             relayed.headers.push(HeaderName::CONTACT, self.leg(origin).contact());
             if let Some(d) = self.leg_mut(leg).dialog.as_mut() {
                 d.on_refresh_response(&response);

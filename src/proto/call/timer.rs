@@ -166,13 +166,17 @@ impl<P: Clone> Call<P> {
             if !request.headers.contains(&HeaderName::SESSION_EXPIRES) && !peer_refreshes {
                 return false;
             }
-        } else if self.leg_mut(id).sdp.incoming(&request.body) {
-            return false; // a real media change crosses to the other leg
+        } else if self.leg(id).sdp.is_change(&request.body) {
+            // A real media change crosses to the other leg; it is recorded once accepted there.
+            return false;
         }
         let config = self.leg(id).timer.config().clone();
         let decision = uas_decide(&config, request);
         let timers = self.config.timers;
         let leg = self.leg_mut(id);
+        if !request.body.is_empty() {
+            leg.sdp.incoming(&request.body);
+        }
         leg.timer.learn_allow(&request.headers);
         let tag = leg.dialog.as_ref().map(|d| d.local_tag.clone());
         let mut response = response_to(request, 200, tag.as_deref());

@@ -42,6 +42,8 @@ pub struct SessionTimer {
     retries_422: u8,
     /// The peer's Allow lists UPDATE, and it has not refused one.
     peer_allows_update: bool,
+    /// The peer refused our UPDATE (405/501): re-INVITE from then on, whatever its Allow says later.
+    update_refused: bool,
 }
 
 impl SessionTimer {
@@ -55,6 +57,7 @@ impl SessionTimer {
             expire_at: None,
             retries_422: 0,
             peer_allows_update: false,
+            update_refused: false,
         }
     }
 
@@ -81,8 +84,10 @@ impl SessionTimer {
             return;
         }
         match self.session {
-            Some(session) if session.we_refresh => negotiate::refresh_headers(headers, session, self.min_se),
-            _ => negotiate::uac_request_headers(&self.config, headers, self.asking, self.min_se),
+            // §7.4: in a dialog with a timer in force, the current interval and the current roles (a
+            // re-INVITE we relay while the peer refreshes says `uas`, or the roles would flip).
+            Some(session) => negotiate::refresh_headers(headers, session, self.min_se),
+            None => negotiate::uac_request_headers(&self.config, headers, self.asking, self.min_se),
         }
     }
 
@@ -108,12 +113,13 @@ impl SessionTimer {
     /// Remembers whether the peer allows UPDATE (its Allow header, RFC 3311 §5.1).
     pub fn learn_allow(&mut self, headers: &Headers) {
         if headers.contains(&HeaderName::ALLOW) {
-            self.peer_allows_update = headers.has_token(&HeaderName::ALLOW, "UPDATE");
+            self.peer_allows_update = !self.update_refused && headers.has_token(&HeaderName::ALLOW, "UPDATE");
         }
     }
 
     /// A 405/501 to our UPDATE: this leg refreshes with re-INVITE from now on.
     pub fn update_refused(&mut self) {
+        self.update_refused = true;
         self.peer_allows_update = false;
     }
 

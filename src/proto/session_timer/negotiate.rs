@@ -37,7 +37,8 @@ pub fn uac_request_headers(config: &SessionTimerConfig, headers: &mut Headers, i
     headers.push(HeaderName::MIN_SE, min_se.to_string());
 }
 
-/// A refresh we send while we are the refresher (§7.4 with §10): we stay refresher, so `refresher=uac`.
+/// A request we send in a dialog whose timer is in force (§7.4): the current interval, and `refresher=uac`
+/// when we refresh, `uas` when the peer does, so that no refresh changes who refreshes.
 pub fn refresh_headers(headers: &mut Headers, session: Session, min_se: u32) {
     headers.remove(&HeaderName::SESSION_EXPIRES);
     headers.remove(&HeaderName::MIN_SE);

@@ -6,6 +6,7 @@
 //! messages it carried; `World::new(seed, ...)` replays it exactly.
 
 mod scenarios;
+mod session_timer;
 mod ua;
 
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use sst_b2bua::proto::call::{Call, CallConfig, EndReason, Input, LegSetup, Outpu
 use sst_b2bua::proto::transaction::TimerConfig;
 use sst_b2bua::sip::{parse, HostPort, Message};
 
-pub use ua::{Answer, Script, Ua};
+pub use ua::{Answer, Script, TimerScript, Ua};
 
 /// Who the call's outputs go to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

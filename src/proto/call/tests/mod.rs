@@ -7,6 +7,7 @@ mod auth;
 mod cancel;
 mod in_dialog;
 mod setup;
+mod timer;
 
 use std::time::{Duration, Instant};
 

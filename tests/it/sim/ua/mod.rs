@@ -1,7 +1,9 @@
 //! A scripted SIP user agent over "UDP", built from the crate's own transaction machines and dialog: it
 //! retransmits as RFC 3261 §17 says, retransmits its own 2xx until the ACK (§13.3.1.4), re-ACKs a repeated
-//! 2xx (§13.2.2.4), answers CANCEL (§9.2) and BYE (§15.1.2), backs off on 491 (§14.1), and logs what it saw.
+//! 2xx (§13.2.2.4), answers CANCEL (§9.2) and BYE (§15.1.2), backs off on 491 (§14.1), runs a scripted RFC
+//! 4028 timer (`timer.rs`), and logs what it saw.
 
+mod timer;
 mod uac;
 mod uas;
 
@@ -10,6 +12,8 @@ use std::time::{Duration, Instant};
 use sst_b2bua::proto::dialog::Dialog;
 use sst_b2bua::proto::transaction::{ClientKey, ClientTx, ServerTx, TimerConfig, TxOutput};
 use sst_b2bua::sip::{parse, HeaderName, Message, Method, Request, Response, SipHeaders};
+
+pub use timer::{Received, TimerScript};
 
 /// How a callee answers an INVITE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +36,8 @@ pub struct Script {
     pub reinvite_after: Option<Duration>,
     /// BYE this long after the dialog is confirmed (after our re-INVITE completed, when there is one).
     pub hangup_after: Option<Duration>,
+    /// RFC 4028 (none: the INVITE asks for 1800 s, our 2xx says nothing of timers).
+    pub timer: Option<TimerScript>,
 }
 
 impl Default for Script {
@@ -41,6 +47,7 @@ impl Default for Script {
             cancel_after: None,
             reinvite_after: None,
             hangup_after: None,
+            timer: None,
         }
     }
 }
@@ -66,6 +73,13 @@ pub struct Log {
     pub reinvite_acked: bool,
     pub bye_sent_ok: bool,
     pub bye_got: bool,
+    /// The BYE we got: when, and its Reason header.
+    pub bye_at: Option<Instant>,
+    pub bye_reason: Option<String>,
+    /// Every re-INVITE or UPDATE we received in the dialog (with `timer` scripted), and our answer.
+    pub refreshes: Vec<Received>,
+    /// When each of our own refreshes got its 2xx.
+    pub refreshed: Vec<Instant>,
     /// Protocol anomalies: transaction timeouts, unexpected statuses, unknown dialogs.
     pub errors: Vec<String>,
 }
@@ -76,6 +90,7 @@ enum Purpose {
     Cancel,
     Bye,
     ReInvite,
+    Refresh,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +99,7 @@ enum Action {
     Answer,
     ReInvite,
     Hangup,
+    Refresh,
 }
 
 /// Our 2xx to an INVITE, retransmitted until its ACK.
@@ -117,8 +133,14 @@ pub struct Ua {
     sdp_version: u32,
     /// Our 2xx responses not yet ACKed (the initial one and a re-INVITE's may overlap).
     pending_2xx: Vec<Pending2xx>,
-    /// Our re-INVITE offer was made (a retry after 491 repeats it).
-    offered: bool,
+    /// A re-INVITE of ours (offer or refresh) has no final response yet.
+    inviting: bool,
+    /// The session interval in force (for our refreshes).
+    interval: u32,
+    /// How many scripted refusals were used.
+    refused: usize,
+    /// The SDP the peer last sent us (an offer equal to it is a refresh).
+    peer_sdp: Option<String>,
     /// ACKs we sent for 2xx responses, by CSeq number, re-sent if the 2xx repeats.
     acks: Vec<(u32, Request)>,
     actions: Vec<(Instant, Action)>,
@@ -149,7 +171,10 @@ impl Ua {
             local_tag,
             sdp_version: 1,
             pending_2xx: Vec::new(),
-            offered: false,
+            inviting: false,
+            interval: 1800,
+            refused: 0,
+            peer_sdp: None,
             acks: Vec::new(),
             actions: Vec::new(),
             cancel_wanted: false,
@@ -177,11 +202,12 @@ impl Ua {
         let text = format!(
             "INVITE {request_uri} SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch={branch};rport\r\nMax-Forwards: 70\r\n\
              From: \"{user}\" <sip:{user}@example.com>;tag={tag}\r\nTo: <sip:bob@example.com>\r\n\
-             Call-ID: {cid}@{addr}\r\nCSeq: 1 INVITE\r\nContact: <sip:{user}@{addr}>\r\nSupported: timer\r\n\
-             Session-Expires: 1800\r\nContent-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
+             Call-ID: {cid}@{addr}\r\nCSeq: 1 INVITE\r\nContact: <sip:{user}@{addr}>\r\n{timer}\
+             Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{sdp}",
             addr = self.addr,
             user = self.user,
             tag = self.local_tag,
+            timer = self.invite_timer_lines(),
             len = sdp.len(),
         );
         let invite = match parse(text.as_bytes()) {
@@ -316,60 +342,6 @@ impl Ua {
         let seq = response.cseq().map_or(0, |c| c.seq);
         if let Some((_, ack)) = self.acks.iter().find(|(s, _)| *s == seq) {
             self.out.push(Message::Request(ack.clone()));
-        }
-    }
-
-    /// A response delivered by one of our client transactions.
-    fn on_result(&mut self, now: Instant, purpose: Purpose, request: &Request, r: Response) {
-        let name = self.name;
-        match (purpose, r.status) {
-            (Purpose::Invite, 100..=199) => {
-                self.log.provisional.push(r.status);
-                if !r.body.is_empty() {
-                    self.log.early_sdp = Some(body(&r.body));
-                }
-                self.provisional_seen = true;
-                if self.cancel_wanted {
-                    self.send_cancel(now);
-                }
-            }
-            (Purpose::Invite | Purpose::ReInvite, 200..=299) => {
-                let seq = request.cseq().map_or(0, |c| c.seq);
-                if self.acks.iter().any(|(s, _)| *s == seq) {
-                    return self.reack(&r);
-                }
-                if purpose == Purpose::Invite {
-                    self.dialog = Dialog::as_uac(request, &r);
-                    self.log.final_status = Some(r.status);
-                    self.log.remote_sdp = Some(body(&r.body));
-                    self.log.confirmed = true;
-                } else {
-                    self.log.reinvite_answer = Some(body(&r.body));
-                }
-                let Some(dialog) = self.dialog.as_mut() else {
-                    return self.log.errors.push(format!("{name}: 2xx without a dialog"));
-                };
-                if purpose == Purpose::ReInvite {
-                    dialog.on_refresh_response(&r);
-                }
-                let mut ack = dialog.request(Method::Ack, Some(seq));
-                self.stamp(&mut ack);
-                self.acks.push((seq, ack.clone()));
-                self.out.push(Message::Request(ack));
-                self.after_confirmed(now, purpose == Purpose::Invite);
-            }
-            (Purpose::Invite, status) => self.log.final_status = Some(status),
-            (Purpose::ReInvite, 491) => {
-                // §14.1: not the Call-ID's owner → 0–2 s, the owner → 2.1–4 s (in 10 ms units).
-                self.log.reinvite_491 += 1;
-                let owner = self.caller;
-                let wait = if owner { self.rng.u64(210..=400) } else { self.rng.u64(0..=200) };
-                self.actions.push((now + Duration::from_millis(wait * 10), Action::ReInvite));
-            }
-            (Purpose::Bye, 200..=299) => self.log.bye_sent_ok = true,
-            (Purpose::Cancel, 200..=299)
-            | (Purpose::Bye | Purpose::Cancel | Purpose::ReInvite, 100..=199) => {}
-            (purpose, status) => self.log.errors.push(format!("{name}: {purpose:?} got {status}")),
         }
     }
 

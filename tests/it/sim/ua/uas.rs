@@ -6,7 +6,7 @@ use std::time::Instant;
 use sst_b2bua::proto::dialog::{Dialog, Sequence};
 use sst_b2bua::proto::transaction::{ServerKey, ServerTx};
 use sst_b2bua::sip::build::response_to;
-use sst_b2bua::sip::{HeaderName, Message, Method, Request, SipHeaders};
+use sst_b2bua::sip::{HeaderName, Message, Method, Request, Response, SipHeaders};
 
 use super::{body, Action, Answer, Pending2xx, Ua};
 
@@ -35,6 +35,11 @@ impl Ua {
     /// Starts a server transaction for `request` and answers it with `status` at once.
     fn answer(&mut self, now: Instant, request: Request, status: u16) {
         let response = response_to(&request, status, Some(&self.local_tag.clone()));
+        self.respond(now, request, response);
+    }
+
+    /// Starts a server transaction for `request` and sends `response` on it at once.
+    pub(super) fn respond(&mut self, now: Instant, request: Request, response: Response) {
         let mut tx = ServerTx::new(request, false, self.timers, now);
         tx.respond(now, response);
         self.servers.push(tx);
@@ -68,10 +73,15 @@ impl Ua {
         match request.method {
             Method::Bye => {
                 self.log.bye_got = true;
+                self.log.bye_at = Some(now);
+                self.log.bye_reason = request.headers.get(&HeaderName::REASON).map(str::to_owned);
                 self.ended = true;
                 self.pending_2xx.clear();
                 self.actions.clear();
                 self.answer(now, request, 200);
+            }
+            Method::Invite | Method::Update if self.script.timer.is_some() => {
+                self.on_session_request(now, request)
             }
             Method::Invite => {
                 self.log.reinvite_offer = Some(body(&request.body));
@@ -89,6 +99,7 @@ impl Ua {
             return self.answer(now, invite, 482);
         }
         self.log.remote_sdp = Some(body(&invite.body));
+        self.peer_sdp = Some(body(&invite.body));
         self.invite = Some(invite.clone());
         let mut tx = ServerTx::new(invite.clone(), false, self.timers, now);
         let early = matches!(self.script.answer, Answer::Accept { early_media: true, .. });
@@ -123,11 +134,12 @@ impl Ua {
     }
 
     /// A 2xx with our SDP to an INVITE (the server transaction sends it; we retransmit it until the ACK).
-    fn accept(&mut self, now: Instant, invite: Request, initial: bool) {
+    pub(super) fn accept(&mut self, now: Instant, invite: Request, initial: bool) {
         let mut ok = response_to(&invite, 200, Some(&self.local_tag));
         ok.headers.push(HeaderName::CONTACT, format!("<sip:{}@{}>", self.user, self.addr));
         ok.headers.push(HeaderName::CONTENT_TYPE, "application/sdp");
         ok.body = self.sdp(self.sdp_version).into_bytes().into();
+        self.timer_answer(now, &invite, &mut ok);
         let key = ServerKey::for_request(&invite);
         if key.as_ref().and_then(|k| self.server(k)).is_none() {
             self.servers.push(ServerTx::new(invite.clone(), false, self.timers, now));
