@@ -21,7 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
+import shutil
 import time
 from pathlib import Path
 
@@ -362,8 +362,12 @@ def main():
         sys.exit(f"{BIN} is missing: run `cargo build --release` first")
     OUT.mkdir(exist_ok=True)
     results = {"machine": machine()}
-    with tempfile.TemporaryDirectory(prefix="sst-bench-") as tmp:
-        work = Path(tmp)
+    # The work directory (configs, SIPp stats and errors, daemon log) is kept for a look after the run.
+    work = OUT / f"work-{args.what}"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    if True:
         if args.what in ("cps", "all"):
             log("max CPS through the daemon:")
             results["daemon"] = max_cps(work, direct=False)

@@ -6,4 +6,5 @@ mod rfc4475;
 mod sim;
 mod sipp;
 mod sipp_calls;
+mod sipp_session_timer;
 mod transport;
