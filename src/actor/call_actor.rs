@@ -93,7 +93,8 @@ async fn resolve(target: &str, listeners: &Listeners) -> Result<Peer, String> {
 }
 
 pub struct Started {
-    pub call: Call<Peer>,
+    /// Boxed: the task's future then holds a pointer, not the call, however the future is laid out.
+    pub call: Box<Call<Peer>>,
     pub guard: IndexGuard,
     pub mailbox: mpsc::Receiver<Mail>,
     pub target: String,

@@ -4,7 +4,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -13,11 +12,10 @@ use super::call_index::{CallIndex, Refused};
 use super::clock;
 use super::endpoint_task::Mail;
 use crate::net::{Inbound, Peer, Sink};
-use crate::proto::call::{Call, CallConfig, Input, LegId, PassList};
+use crate::proto::call::{Call, Input, LegId};
 use crate::proto::endpoint::InvitePolicy;
 use crate::proto::router::{RouteEntry, Router};
 use crate::proto::stateless;
-use crate::proto::transaction::TimerConfig;
 use crate::sip::{self, Message, Method, Request, SipHeaders};
 
 pub struct Dispatcher {
@@ -26,7 +24,6 @@ pub struct Dispatcher {
     calls: Arc<CallIndex>,
     call_ctx: CallContext,
     max_calls: usize,
-    ring_timeout: Duration,
     seeds: AtomicU64,
 }
 
@@ -37,18 +34,9 @@ impl Dispatcher {
         calls: Arc<CallIndex>,
         call_ctx: CallContext,
         max_calls: usize,
-        ring_timeout: Duration,
     ) -> Arc<Dispatcher> {
         let seed = fastrand::u64(..);
-        Arc::new(Dispatcher {
-            router,
-            endpoint,
-            calls,
-            call_ctx,
-            max_calls,
-            ring_timeout,
-            seeds: AtomicU64::new(seed),
-        })
+        Arc::new(Dispatcher { router, endpoint, calls, call_ctx, max_calls, seeds: AtomicU64::new(seed) })
     }
 
     fn send(&self, peer: &Peer, message: &Message) {
@@ -114,18 +102,9 @@ impl Dispatcher {
             self.to_call(&peer, Message::Request(request));
             return;
         }
-        let config = CallConfig {
-            timers: TimerConfig::default(),
-            ring_timeout: self.ring_timeout,
-            target: route.target_uri.clone(),
-            pass: PassList::new(route.pass.clone()),
-            credentials: route.credentials.clone(),
-            timer_a: route.timer_a.clone(),
-            timer_b: route.timer_b.clone(),
-        };
         let seed = self.seeds.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
-        let call =
-            Call::new(clock::now(), request.clone(), self.call_ctx.listeners.setup(peer), config, seed);
+        let setup = self.call_ctx.listeners.setup(peer);
+        let call = Box::new(Call::new(clock::now(), request.clone(), setup, Arc::clone(&route.call), seed));
         let (tx, rx) = mpsc::channel(call_actor::MAILBOX);
         match self.calls.insert(&call_id_a, call.b_call_id(), tx, self.max_calls) {
             Ok(guard) => {

@@ -66,14 +66,8 @@ pub async fn run(config: Config, stop: impl std::future::Future<Output = ()>) ->
     let lateness = Arc::new(lateness::Lateness::default());
     let call_ctx =
         call_actor::CallContext { outbound, listeners, shutdown: calls_rx, lateness: Arc::clone(&lateness) };
-    let dispatcher: Arc<dyn Sink> = dispatcher::Dispatcher::new(
-        router,
-        endpoint,
-        Arc::clone(&calls),
-        call_ctx,
-        config.limits.max_calls,
-        Duration::from_secs(config.limits.ring_timeout),
-    );
+    let dispatcher: Arc<dyn Sink> =
+        dispatcher::Dispatcher::new(router, endpoint, Arc::clone(&calls), call_ctx, config.limits.max_calls);
     let _ = sink_slot.set(Arc::clone(&dispatcher));
 
     let mut tasks = JoinSet::new();

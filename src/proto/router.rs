@@ -2,10 +2,14 @@
 //! nothing is sent anywhere (default deny: an open relay to a paid trunk is toll fraud).
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use ipnet::IpNet;
 use regex::Regex;
 
+use super::call::{CallConfig, PassList};
+use super::transaction::TimerConfig;
 use crate::config::{Config, RouteTo, SessionTimerConfig};
 
 /// Where a matched route sends the call.
@@ -33,6 +37,8 @@ pub struct RouteEntry {
     pub pass: Vec<String>,
     /// Digest credentials for leg B when it goes to a trunk that has them.
     pub credentials: Option<(String, String)>,
+    /// What every call on this route is configured with, built once and shared.
+    pub call: Arc<CallConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,7 +89,7 @@ impl Router {
                     Target::Uri(uri) => uri.clone(),
                     Target::Trunk(i) => config.trunks[*i].uri.clone(),
                 };
-                let pass = [
+                let pass: Vec<String> = [
                     from_trunk,
                     match target {
                         Target::Trunk(i) => Some(i),
@@ -98,7 +104,17 @@ impl Router {
                     Target::Trunk(i) => config.trunks[i].credentials(),
                     Target::Uri(_) => None,
                 };
+                let call = Arc::new(CallConfig {
+                    timers: TimerConfig::default(),
+                    ring_timeout: Duration::from_secs(config.limits.ring_timeout),
+                    target: target_uri.clone(),
+                    pass: PassList::new(pass.clone()),
+                    credentials: credentials.clone(),
+                    timer_a: timer_a.clone(),
+                    timer_b: timer_b.clone(),
+                });
                 RouteEntry {
+                    call,
                     credentials,
                     target_uri,
                     pass,

@@ -9,7 +9,7 @@ use crate::proto::ids::Ids;
 use crate::proto::session_timer::SessionTimer;
 use crate::proto::transaction::{ClientKey, ClientTx, ServerKey, ServerTx, TimerConfig};
 use crate::sip::sdp::LegSdp;
-use crate::sip::{HeaderName, HostPort, Method, Request, Response, Via};
+use crate::sip::{HeaderName, HostPort, Method, Request, Response, SipHeaders, Via};
 
 /// How to reach a leg's peer and how to name ourselves to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,9 +190,26 @@ impl<P: Clone> Leg<P> {
     }
 
     /// Removes finished transactions.
+    /// Drops finished transactions, the ACKs and dropped forks no INVITE transaction can ask for again
+    /// (a 2xx is repeated only while its INVITE transaction lives: RFC 6026 Timer M), and the capacity of
+    /// whatever is left empty: a held call keeps its dialog, not the scaffolding of its setup.
     pub fn reap(&mut self) {
         self.servers.retain(|s| !s.tx.is_terminated());
         self.clients.retain(|c| !c.tx.is_terminated());
+        let clients = &self.clients;
+        let invite_alive = |seq: u32| {
+            clients.iter().any(|c| {
+                matches!(c.tx, ClientTx::Invite(_)) && c.tx.request().cseq().is_some_and(|cs| cs.seq == seq)
+            })
+        };
+        self.acks.retain(|(seq, _)| invite_alive(*seq));
+        if !clients.iter().any(|c| c.role == ClientRole::Invite) {
+            self.dropped_forks.clear();
+        }
+        shrink_if_empty(&mut self.servers);
+        shrink_if_empty(&mut self.clients);
+        shrink_if_empty(&mut self.acks);
+        shrink_if_empty(&mut self.dropped_forks);
     }
 
     /// Nothing left that could still send or absorb a message.
@@ -206,5 +223,12 @@ impl<P: Clone> Leg<P> {
         let clients = self.clients.iter().filter_map(|c| c.tx.poll_timeout().map(|d| d.at));
         let pending = self.pending_2xx.iter().map(|p| p.next.min(p.give_up));
         servers.chain(clients).chain(pending).min()
+    }
+}
+
+/// Gives an empty vector's allocation back.
+fn shrink_if_empty<T>(v: &mut Vec<T>) {
+    if v.is_empty() && v.capacity() > 0 {
+        *v = Vec::new();
     }
 }

@@ -19,6 +19,7 @@ mod tests;
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use bridge::PassList;
@@ -126,7 +127,8 @@ struct AckRelay {
 pub struct Call<P> {
     a: Leg<P>,
     b: Leg<P>,
-    config: CallConfig,
+    /// Shared by every call of the same route.
+    config: Arc<CallConfig>,
     ids: Ids,
     phase: Phase,
     /// Our To tag on leg A.
@@ -158,7 +160,14 @@ enum ClientEvent {
 impl<P: Clone> Call<P> {
     /// A call for `invite` from leg A. The server transaction answers 100 Trying at once; leg B starts on
     /// [`Input::Connect`].
-    pub fn new(now: Instant, invite: Request, a: LegSetup<P>, config: CallConfig, seed: u64) -> Call<P> {
+    pub fn new(
+        now: Instant,
+        invite: Request,
+        a: LegSetup<P>,
+        config: impl Into<Arc<CallConfig>>,
+        seed: u64,
+    ) -> Call<P> {
+        let config = config.into();
         let mut ids = Ids::from_seed(seed);
         let mut leg_a = Leg::new(Some(a), config.timer_a.clone());
         let a_decision = crate::proto::session_timer::negotiate::uas_decide(&config.timer_a, &invite);
@@ -246,7 +255,12 @@ impl<P: Clone> Call<P> {
     }
 
     pub fn poll_output(&mut self) -> Option<Output<P>> {
-        self.out.pop_front()
+        let output = self.out.pop_front();
+        if self.out.is_empty() && self.out.capacity() > 0 {
+            // Held calls far outnumber busy ones: an idle call keeps no output buffer.
+            self.out = VecDeque::new();
+        }
+        output
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -338,6 +352,12 @@ impl<P: Clone> Call<P> {
                 }
             }
             if events.is_empty() {
+                // Leg B's INVITE is needed for CANCEL and late forks only while its transaction lives.
+                if self.phase == Phase::Confirmed
+                    && !self.b.clients.iter().any(|c| c.role == leg::ClientRole::Invite)
+                {
+                    self.invite_b = None;
+                }
                 break;
             }
             for (leg, role, request, event) in events {
