@@ -53,7 +53,8 @@ section "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
 section "cargo test --all-targets $*"
-cargo test --all-targets "$@"
+# The wire tests mostly wait on SIPp timers and the daemon's 32 s transaction lingering: run many at once.
+cargo test --all-targets "$@" -- --test-threads=16
 
 section "cargo test --doc $*"
 cargo test --doc "$@"

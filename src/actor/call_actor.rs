@@ -120,8 +120,9 @@ async fn run(started: Started, ctx: CallContext) {
     }
     let mut shutdown = ctx.shutdown.clone();
     let mut stopping = false;
+    let mut reported = false;
     loop {
-        flush(&mut call, &ctx.outbound, began);
+        reported |= flush(&mut call, &ctx.outbound, began);
         if call.is_finished() {
             break;
         }
@@ -144,6 +145,12 @@ async fn run(started: Started, ctx: CallContext) {
             }
         }
     }
+    if !reported {
+        if let Some(reason) = call.end_reason() {
+            let duration = clock::now().saturating_duration_since(began);
+            tracing::info!(%reason, duration_s = format_args!("{:.1}", secs(duration)), "call ended");
+        }
+    }
     drop(guard);
 }
 
@@ -154,17 +161,21 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-fn flush(call: &mut Call<Peer>, outbound: &Outbound, began: Instant) {
+/// Sends and logs what the call produced; true when it reported its end.
+fn flush(call: &mut Call<Peer>, outbound: &Outbound, began: Instant) -> bool {
+    let mut ended = false;
     while let Some(output) = call.poll_output() {
         match output {
             Output::Send { to, message } => outbound.send(&to, message.to_bytes()),
             Output::Answered => tracing::info!("call answered"),
             Output::Ended(reason) => {
+                ended = true;
                 let duration = clock::now().saturating_duration_since(began);
                 tracing::info!(%reason, duration_s = format_args!("{:.1}", secs(duration)), "call ended");
             }
         }
     }
+    ended
 }
 
 fn secs(d: Duration) -> f64 {

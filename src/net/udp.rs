@@ -15,8 +15,25 @@ use crate::sip::framing::MAX_MESSAGE;
 /// Datagrams handled before the loop yields, so one busy socket cannot starve the other tasks.
 const BATCH: usize = 64;
 
+/// Socket buffers asked of the kernel (capped by net.core.rmem_max / wmem_max): a burst of signalling at
+/// a few thousand calls per second overflows the default ~200 KiB within milliseconds, and every drop costs
+/// a retransmission 500 ms later.
+const RECV_BUFFER: usize = 8 << 20;
+const SEND_BUFFER: usize = 4 << 20;
+
 pub async fn bind(addr: SocketAddr) -> io::Result<Arc<UdpSocket>> {
-    Ok(Arc::new(UdpSocket::bind(addr).await?))
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, None)?;
+    if socket.set_recv_buffer_size(RECV_BUFFER).is_err() || socket.set_send_buffer_size(SEND_BUFFER).is_err()
+    {
+        tracing::warn!(%addr, "could not enlarge the UDP socket buffers");
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    let granted = socket.recv_buffer_size().unwrap_or(0);
+    if granted < RECV_BUFFER {
+        tracing::info!(%addr, granted, wanted = RECV_BUFFER, "UDP receive buffer capped by net.core.rmem_max");
+    }
+    Ok(Arc::new(UdpSocket::from_std(socket.into())?))
 }
 
 /// Receives until shutdown. Oversized datagrams and bare keep-alive line ends are dropped here.

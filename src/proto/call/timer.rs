@@ -29,8 +29,9 @@ impl<P: Clone> Call<P> {
         response.headers.push(HeaderName::MIN_SE, min_se.to_string());
         tracing::info!(min_se, "caller's Session-Expires below our Min-SE: 422");
         self.respond_server_a(now, response);
+        // No `Ended` output yet: the caller may retry on this Call-ID (§7.3), and then the call goes on.
+        // The actor reports the end when the call finishes.
         self.end = Some(EndReason::Rejected(422));
-        self.out.push_back(super::Output::Ended(EndReason::Rejected(422)));
         self.finish_by = Some(now + self.config.timers.timer_b() * 2);
     }
 
