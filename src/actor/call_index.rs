@@ -90,3 +90,47 @@ impl CallIndex {
         self.by_call_id.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mailbox() -> mpsc::Sender<Mail> {
+        mpsc::channel(1).0
+    }
+
+    #[test]
+    fn both_call_ids_route_and_the_guard_removes_them() {
+        let index = CallIndex::new();
+        let guard = index.insert("a@x", "b@y", mailbox(), 10).expect("room");
+        assert_eq!(index.get("a@x").map(|(_, leg)| leg), Some(LegId::A));
+        assert_eq!(index.get("b@y").map(|(_, leg)| leg), Some(LegId::B));
+        assert_eq!((index.live(), index.entries()), (1, 2));
+        drop(guard);
+        assert_eq!((index.live(), index.entries()), (0, 0), "nothing left behind");
+        assert!(index.get("a@x").is_none());
+    }
+
+    #[test]
+    fn max_calls_and_taken_call_ids_are_refused() {
+        let index = CallIndex::new();
+        let first = index.insert("a1", "b1", mailbox(), 1).expect("room for one");
+        assert_eq!(index.insert("a2", "b2", mailbox(), 1).unwrap_err(), Refused::Full);
+        drop(first);
+        let _second = index.insert("a2", "b2", mailbox(), 1).expect("room again");
+        assert_eq!(index.insert("a2", "b3", mailbox(), 5).unwrap_err(), Refused::Exists);
+        assert_eq!((index.live(), index.entries()), (1, 2), "refusals leave no trace");
+    }
+
+    #[test]
+    fn a_panicking_call_task_still_releases_its_entries() {
+        let index = CallIndex::new();
+        let guard = index.insert("a", "b", mailbox(), 10).expect("room");
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _owned = guard;
+            panic!("call task panics");
+        }));
+        assert!(result.is_err());
+        assert_eq!((index.live(), index.entries()), (0, 0));
+    }
+}
