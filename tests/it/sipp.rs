@@ -399,3 +399,28 @@ mod tests {
         assert!(!port_bound(port, false), "SIPp still holds UDP port {port}\n{}", result.report());
     }
 }
+
+/// The transport both SIPp sides and the daemon's route use in a call scenario.
+#[derive(Debug, Clone, Copy)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    /// SIPp's `-t`: one socket (UDP) or one connection (TCP) for all calls.
+    pub fn sipp(self) -> &'static str {
+        match self {
+            Transport::Udp => "u1",
+            Transport::Tcp => "t1",
+        }
+    }
+
+    /// The route target's URI parameter that makes leg B use this transport.
+    pub fn uri_param(self) -> &'static str {
+        match self {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+        }
+    }
+}

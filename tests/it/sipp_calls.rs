@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use md5::{Digest, Md5};
 
 use crate::daemon::{Daemon, POLL};
-use crate::sipp::{Sipp, SippProcess, SippResult};
+use crate::sipp::{Sipp, SippProcess, SippResult, Transport};
 
 /// SIPp's own global timeout (`-timeout`, with `-timeout_error`) for one call.
 const SIPP_TIMEOUT: &str = "30s";
@@ -32,30 +32,6 @@ const INDEX_DRAIN: Duration = Duration::from_secs(45);
 /// The trunk's credentials the callee checks (sipp/call_uas_auth407.xml, call_uas_auth401.xml).
 const TRUNK_USER: &str = "trunkuser";
 const TRUNK_PASSWORD: &str = "s3cret";
-
-#[derive(Debug, Clone, Copy)]
-enum Transport {
-    Udp,
-    Tcp,
-}
-
-impl Transport {
-    /// SIPp's `-t`: one socket (UDP) or one connection (TCP) for all calls.
-    fn sipp(self) -> &'static str {
-        match self {
-            Transport::Udp => "u1",
-            Transport::Tcp => "t1",
-        }
-    }
-
-    /// The route target's URI parameter that makes leg B use this transport.
-    fn uri_param(self) -> &'static str {
-        match self {
-            Transport::Udp => "",
-            Transport::Tcp => ";transport=tcp",
-        }
-    }
-}
 
 /// A daemon with one route: INVITEs from `source` (a CIDR) go to the callee on 127.0.0.1:`callee_port`.
 fn daemon_routing(source: &str, callee_port: u16, transport: Transport) -> Daemon {

@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use crate::daemon::{Daemon, POLL};
-use crate::sipp::{Sipp, SippProcess, SippResult};
+use crate::sipp::{Sipp, SippProcess, SippResult, Transport};
 
 /// SIPp's own global timeout (`-timeout`, with `-timeout_error`): longer than any call here (~75 s).
 const SIPP_TIMEOUT: &str = "150s";
@@ -30,30 +30,6 @@ const TIMER_90: &str =
     "session_timer: { enabled: true, default_expires: 90, min_se: 90, prefer_refresher: uac, use_update: false }";
 /// The recommended interval on every leg (a route's override can bring one leg down).
 const TIMER_1800: &str = "session_timer: { enabled: true, default_expires: 1800, min_se: 90, prefer_refresher: uac, use_update: false }";
-
-#[derive(Debug, Clone, Copy)]
-enum Transport {
-    Udp,
-    Tcp,
-}
-
-impl Transport {
-    /// SIPp's `-t`: one socket (UDP) or one connection (TCP) for all calls.
-    fn sipp(self) -> &'static str {
-        match self {
-            Transport::Udp => "u1",
-            Transport::Tcp => "t1",
-        }
-    }
-
-    /// The route target's URI parameter that makes leg B use this transport.
-    fn uri_param(self) -> &'static str {
-        match self {
-            Transport::Udp => "",
-            Transport::Tcp => ";transport=tcp",
-        }
-    }
-}
 
 /// A daemon with the global `session_timer` block `timer` and one route from 127.0.0.0/8 to the callee
 /// on 127.0.0.1:`callee_port`, with the route's own `session_timer` override if given (the policy of
