@@ -59,10 +59,14 @@ impl Dispatcher {
         }
     }
 
-    /// Hands a message to its call; false when no call has this Call-ID.
-    fn to_call(&self, peer: &Peer, message: Message) -> bool {
-        let Some(call_id) = message.headers().get(&sip::HeaderName::CALL_ID) else { return false };
-        let Some((mailbox, leg)) = self.calls.get(call_id) else { return false };
+    /// Hands a message to its call; gives it back when no call has this Call-ID.
+    #[must_use]
+    fn to_call(&self, peer: &Peer, message: Message) -> Option<Message> {
+        let Some(found) = message.headers().get(&sip::HeaderName::CALL_ID).and_then(|id| self.calls.get(id))
+        else {
+            return Some(message);
+        };
+        let (mailbox, leg) = found;
         let input = match leg {
             LegId::A => Input::FromA(message),
             LegId::B => Input::FromB(message),
@@ -72,16 +76,16 @@ impl Dispatcher {
                 self.busy(peer, &r);
             }
         }
-        true
+        None
     }
 
     fn on_request(&self, peer: Peer, mut request: Request) {
         request.stamp_source(peer.addr);
         // Anything with the Call-ID of a call in progress is that call's, retransmitted INVITEs included.
-        if request.call_id().is_some_and(|id| self.calls.get(id).is_some()) {
-            self.to_call(&peer, Message::Request(request));
-            return;
-        }
+        let request = match self.to_call(&peer, Message::Request(request)) {
+            Some(Message::Request(request)) => request,
+            None | Some(Message::Response(_)) => return,
+        };
         let initial_invite =
             request.method == Method::Invite && request.to_hdr().is_some_and(|t| t.tag().is_none());
         if !initial_invite || stateless::precheck(&request).is_some() {
@@ -97,11 +101,9 @@ impl Dispatcher {
     }
 
     fn start_call(&self, peer: Peer, request: Request, route: &RouteEntry) {
+        // The index was just found without this Call-ID; a race with a retransmission shows up as
+        // `Refused::Exists` below.
         let Some(call_id_a) = request.call_id().map(str::to_owned) else { return };
-        if self.calls.get(&call_id_a).is_some() {
-            self.to_call(&peer, Message::Request(request));
-            return;
-        }
         let seed = self.seeds.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
         let setup = self.call_ctx.listeners.setup(peer);
         let call = Box::new(Call::new(clock::now(), request.clone(), setup, Arc::clone(&route.call), seed));
@@ -119,7 +121,7 @@ impl Dispatcher {
                 call_actor::spawn(started, self.call_ctx.clone());
             }
             Err(Refused::Exists) => {
-                self.to_call(&peer, Message::Request(request));
+                let _ = self.to_call(&peer, Message::Request(request));
             }
             Err(Refused::Full) => {
                 tracing::warn!(from = %peer.addr, max = self.max_calls, "max_calls reached: 503");
@@ -136,7 +138,7 @@ impl Sink for Dispatcher {
             Ok(Message::Request(request)) => self.on_request(peer, request),
             Ok(Message::Response(response)) => {
                 let status = response.status;
-                if !self.to_call(&peer, Message::Response(response)) {
+                if self.to_call(&peer, Message::Response(response)).is_some() {
                     tracing::debug!(from = %peer.addr, status, "response matches no call");
                 }
             }

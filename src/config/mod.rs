@@ -42,11 +42,17 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// The Via transport token (RFC 3261 §18.1, §20.42).
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
         }
+    }
+
+    /// Stream transports need no retransmissions (RFC 3261 §17.1.1.2).
+    pub fn is_reliable(self) -> bool {
+        matches!(self, Transport::Tcp)
     }
 }
 

@@ -13,25 +13,8 @@ use bytes::Bytes;
 pub use connections::{ConnId, Connections};
 pub use outbound::Outbound;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    Udp,
-    Tcp,
-}
-
-impl Transport {
-    /// The Via transport token (RFC 3261 §18.1, §20.42).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-        }
-    }
-
-    pub fn is_reliable(self) -> bool {
-        matches!(self, Transport::Tcp)
-    }
-}
+/// The transport of a listener, a peer and a message: the configuration's own type.
+pub use crate::config::Transport;
 
 /// The far end of a message: transport, address, and for streams the connection it travels on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
