@@ -40,6 +40,7 @@ impl Listeners {
         let list = match transport {
             Transport::Udp => &self.udp,
             Transport::Tcp => &self.tcp,
+            Transport::Tls => return None,
         };
         list.iter().find(|a| a.is_ipv4() == dest.is_ipv4()).or(list.first()).copied()
     }

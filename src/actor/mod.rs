@@ -42,6 +42,11 @@ pub async fn run(config: Config, stop: impl std::future::Future<Output = ()>) ->
             config::Transport::Tcp => {
                 tcp_listeners.push(TcpListener::bind(listen.address).await.map_err(bind_err)?)
             }
+            config::Transport::Tls => {
+                let unsupported =
+                    std::io::Error::new(std::io::ErrorKind::Unsupported, "TLS is not built yet");
+                return Err(bind_err(unsupported));
+            }
         }
     }
 

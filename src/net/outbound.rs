@@ -38,6 +38,7 @@ impl Outbound {
         match peer.transport {
             Transport::Udp => self.send_udp(peer, bytes),
             Transport::Tcp => self.send_tcp(peer, bytes),
+            Transport::Tls => tracing::warn!(to = %peer.addr, "TLS is not built yet; message dropped"),
         }
     }
 
