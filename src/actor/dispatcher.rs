@@ -86,8 +86,7 @@ impl Dispatcher {
             Some(Message::Request(request)) => request,
             None | Some(Message::Response(_)) => return,
         };
-        let initial_invite =
-            request.method == Method::Invite && request.to_hdr().is_some_and(|t| t.tag().is_none());
+        let initial_invite = request.method == Method::Invite && request.to_tag().is_none();
         if !initial_invite || stateless::precheck(&request).is_some() {
             return self.to_endpoint(peer, request, InvitePolicy::Unavailable);
         }

@@ -15,22 +15,24 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct Outbound {
-    udp: Arc<Vec<Arc<UdpSocket>>>,
+    /// The UDP sockets with their local addresses, read once (not a getsockname per send).
+    udp: Arc<Vec<(SocketAddr, Arc<UdpSocket>)>>,
     tcp: TcpContext,
 }
 
 impl Outbound {
     pub fn new(udp: Vec<Arc<UdpSocket>>, tcp: TcpContext) -> Outbound {
+        let udp = udp.into_iter().filter_map(|s| Some((s.local_addr().ok()?, s))).collect();
         Outbound { udp: Arc::new(udp), tcp }
     }
 
     /// The UDP socket bound to `local`, else the first of the same address family.
     fn udp_socket(&self, local: SocketAddr, to: SocketAddr) -> Option<&Arc<UdpSocket>> {
-        let addr_of = |s: &Arc<UdpSocket>| s.local_addr().ok();
         self.udp
             .iter()
-            .find(|s| addr_of(s) == Some(local))
-            .or_else(|| self.udp.iter().find(|s| addr_of(s).is_some_and(|a| a.is_ipv4() == to.is_ipv4())))
+            .find(|(addr, _)| *addr == local)
+            .or_else(|| self.udp.iter().find(|(addr, _)| addr.is_ipv4() == to.is_ipv4()))
+            .map(|(_, socket)| socket)
     }
 
     /// Sends without waiting; failures are logged (the transaction layer retransmits or times out).

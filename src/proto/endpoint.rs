@@ -85,7 +85,7 @@ impl<P: Clone> Endpoint<P> {
     }
 
     fn decide(&self, request: &Request, invites: InvitePolicy) -> Response {
-        let in_dialog = request.to_hdr().is_some_and(|to| to.tag().is_some());
+        let in_dialog = request.to_tag().is_some();
         match request.method {
             // §9.2: a CANCEL for an INVITE we already answered gets 200 and changes nothing.
             Method::Cancel => match ServerKey::for_cancel_target(request) {

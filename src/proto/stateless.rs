@@ -11,7 +11,7 @@ pub const AGENT: &str = "sst-b2bua";
 
 /// A To tag for a stateless answer: the same for every retransmission of the request.
 pub fn tag_for(request: &Request) -> String {
-    let from_tag = request.from_hdr().and_then(|f| f.tag().map(str::to_owned)).unwrap_or_default();
+    let from_tag = request.from_tag().unwrap_or_default().to_owned();
     let branch = request.branch().unwrap_or_default();
     stateless_tag(&[request.call_id().unwrap_or_default(), &from_tag, &branch])
 }

@@ -7,7 +7,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::headers::{HeaderName, Headers};
 use super::method::Method;
-use super::name_addr::NameAddr;
+use super::name_addr::{header_param, NameAddr};
 use super::reason::reason_phrase;
 use super::uri::Uri;
 use super::via::Via;
@@ -80,6 +80,19 @@ pub trait SipHeaders {
     fn to_hdr(&self) -> Option<NameAddr> {
         NameAddr::parse(self.headers().get(&HeaderName::TO)?)
     }
+    /// The From tag, read without parsing the URI (the parser validated the header).
+    #[allow(clippy::wrong_self_convention)]
+    fn from_tag(&self) -> Option<&str> {
+        header_param(self.headers().get(&HeaderName::FROM)?, "tag").flatten()
+    }
+    /// The To tag, read without parsing the URI.
+    fn to_tag(&self) -> Option<&str> {
+        header_param(self.headers().get(&HeaderName::TO)?, "tag").flatten()
+    }
+    /// The branch of the top Via, read without parsing its sent-by.
+    fn top_branch(&self) -> Option<&str> {
+        Via::param_of(self.headers().get(&HeaderName::VIA)?, "branch").flatten()
+    }
     fn top_via(&self) -> Option<Via> {
         Via::parse(self.headers().get(&HeaderName::VIA)?)
     }
@@ -114,6 +127,13 @@ impl Request {
     /// RFC 3261 §18.2.1 and RFC 3581 §4: stamp `received` (and `rport` when asked for) on the top Via
     /// with the address the request really came from.
     pub fn stamp_source(&mut self, source: std::net::SocketAddr) {
+        // The common case changes nothing: sent-by is the source IPv4 address and no rport was asked for.
+        if let (Some(top), std::net::IpAddr::V4(ip)) = (self.headers.get(&HeaderName::VIA), source.ip()) {
+            let host = Via::sent_by_text(top).map(|s| s.split(':').next().unwrap_or(s));
+            if host.is_some_and(|h| h.parse() == Ok(ip)) && Via::param_of(top, "rport").is_none() {
+                return;
+            }
+        }
         let Some(mut via) = self.top_via() else { return };
         via.stamp_source(source);
         self.headers.replace_first(&HeaderName::VIA, via.to_string());
@@ -121,7 +141,7 @@ impl Request {
 
     /// The transaction branch of the top Via (RFC 3261 §17.2.3).
     pub fn branch(&self) -> Option<String> {
-        self.top_via()?.branch().map(str::to_owned)
+        self.top_branch().map(str::to_owned)
     }
 
     pub fn to_bytes(&self) -> Bytes {
@@ -172,7 +192,10 @@ impl Message {
 fn serialise(mut head: String, headers: &Headers, body: &Bytes) -> Bytes {
     for (name, value) in headers.iter() {
         if *name != HeaderName::CONTENT_LENGTH {
-            let _ = write!(head, "{name}: {value}\r\n");
+            head.push_str(name.as_str());
+            head.push_str(": ");
+            head.push_str(value);
+            head.push_str("\r\n");
         }
     }
     let _ = write!(head, "Content-Length: {}\r\n\r\n", body.len());

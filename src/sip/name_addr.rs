@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::method::is_token;
-use super::params::{parse_params, Params};
+use super::params::{find_param, parse_params, Params};
 use super::uri::Uri;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +51,17 @@ impl NameAddr {
         self.params.set("tag", Some(tag));
         self
     }
+}
+
+/// A header parameter (such as `tag`) of a From/To/Contact value without parsing its URI: after the `>`
+/// of the name-addr form, or after the URI of the addr-spec form (§20.10). For validated messages.
+pub fn header_param<'a>(text: &'a str, name: &str) -> Option<Option<&'a str>> {
+    let text = text.trim();
+    let tail = match open_angle(text)? {
+        Some(open) => &text[text[open..].find('>')? + open + 1..],
+        None => &text[text.find(';')?..],
+    };
+    find_param(tail, name)
 }
 
 /// Byte offset of the `<` that opens the URI (outside the quoted display name); `Ok(None)` without one,

@@ -71,6 +71,26 @@ pub fn parse_params(text: &str) -> Option<Params> {
     Some(params)
 }
 
+/// One parameter of `;a=b;c` text, borrowed and without building a [`Params`]: the accessor for messages
+/// the parser already validated (a value comes back as written, quotes included).
+pub fn find_param<'a>(text: &'a str, name: &str) -> Option<Option<&'a str>> {
+    let mut rest = text.trim();
+    while let Some(after) = rest.strip_prefix(';') {
+        let after = after.trim_start();
+        let end = param_end(after)?;
+        let (item, tail) = after.split_at(end);
+        rest = tail.trim_start();
+        let (n, value) = match item.split_once('=') {
+            Some((n, v)) => (n.trim(), Some(v.trim())),
+            None => (item.trim(), None),
+        };
+        if n.eq_ignore_ascii_case(name) {
+            return Some(value);
+        }
+    }
+    None
+}
+
 /// Byte offset where the current parameter ends (the next `;` outside quotes, or the end).
 fn param_end(text: &str) -> Option<usize> {
     let mut quoted = false;

@@ -396,3 +396,65 @@ fn content_length_is_computed_not_copied() {
         (&b"hello"[..], Some("5"))
     );
 }
+
+/// The borrowed accessors (`from_tag`, `to_tag`, `top_branch`) must read what the full parse reads.
+#[test]
+fn cheap_header_params_agree_with_the_full_parse() {
+    use super::name_addr::header_param;
+    let values = [
+        "<sip:alice@example.com>;tag=1928301774",
+        "\"Alice\" <sip:alice@example.com;tag=uri-param>;tag=hdr",
+        "\"a;tag=quoted <x>\" <sip:a@b>;tag=real",
+        "sip:alice@example.com;tag=addr-spec",
+        "<sip:bob@example.com>",
+        "Bob <sip:bob@[2001:db8::1]:5070;transport=tcp> ;x=\"a;b\" ; TAG = spaced",
+        "<sip:a@b>;other=1;tag=second",
+    ];
+    for value in values {
+        let full = NameAddr::parse(value).unwrap_or_else(|| panic!("{value} parses"));
+        assert_eq!(header_param(value, "tag").flatten(), full.tag(), "{value}");
+    }
+    assert_eq!(header_param("<sip:a@b;tag=x>", "tag"), None);
+}
+
+#[test]
+fn cheap_via_accessors_agree_with_the_full_parse() {
+    let values = [
+        "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-1;rport",
+        "SIP/2.0/TCP [2001:db8::1]:5070 ; received=192.0.2.1 ; branch=z9hG4bKx",
+        "SIP / 2.0 / UDP host.example.com;BRANCH=z9hG4bKcase",
+        "SIP/2.0/UDP host.example.com",
+    ];
+    for value in values {
+        let full = Via::parse(value).unwrap_or_else(|| panic!("{value} parses"));
+        assert_eq!(Via::param_of(value, "branch").flatten(), full.branch(), "{value}");
+        let sent_by = Via::sent_by_text(value).expect("sent-by");
+        assert_eq!(HostPort::parse(sent_by), Some(full.sent_by.clone()), "{value}");
+    }
+}
+
+/// `stamp_source` leaves a Via alone when sent-by is the source and no rport was asked for, and stamps
+/// it otherwise (RFC 3261 §18.2.1, RFC 3581 §4).
+#[test]
+fn stamp_source_only_changes_what_it_must() {
+    let raw = "OPTIONS sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1\r\n\
+               From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\
+               Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+    let Ok(Message::Request(mut same)) = parse(raw.as_bytes()) else { panic!("parses") };
+    let before = same.headers.get(&HeaderName::VIA).map(str::to_owned);
+    same.stamp_source("192.0.2.1:5060".parse().expect("addr"));
+    assert_eq!(same.headers.get(&HeaderName::VIA).map(str::to_owned), before);
+    let mut other = same.clone();
+    other.stamp_source("198.51.100.7:4000".parse().expect("addr"));
+    assert_eq!(
+        other.top_via().and_then(|v| v.params.get("received").flatten().map(str::to_owned)),
+        Some("198.51.100.7".to_owned())
+    );
+    let rport = raw.replace("branch=z9hG4bK1", "branch=z9hG4bK1;rport");
+    let Ok(Message::Request(mut asked)) = parse(rport.as_bytes()) else { panic!("parses") };
+    asked.stamp_source("192.0.2.1:6000".parse().expect("addr"));
+    assert_eq!(
+        asked.top_via().and_then(|v| v.params.get("rport").flatten().map(str::to_owned)),
+        Some("6000".to_owned())
+    );
+}

@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use super::method::is_digits;
-use super::params::{parse_params, Params};
+use super::params::{find_param, parse_params, Params};
 use super::uri::HostPort;
 
 /// The magic cookie that marks an RFC 3261 branch (§8.1.1.7).
@@ -52,6 +52,19 @@ impl Via {
             return None;
         }
         Some(Via { transport: transport.to_ascii_uppercase(), sent_by, params })
+    }
+
+    /// A parameter of a Via value without parsing its sent-by (nothing before the first `;` can contain
+    /// one): the accessor for validated messages.
+    pub fn param_of<'a>(text: &'a str, name: &str) -> Option<Option<&'a str>> {
+        find_param(&text[text.find(';')?..], name)
+    }
+
+    /// The sent-by of a Via value as written (`host[:port]`), without parsing it.
+    pub fn sent_by_text(text: &str) -> Option<&str> {
+        let after_protocol = text.trim_start().splitn(3, '/').nth(2)?.trim_start();
+        let rest = after_protocol[after_protocol.find(char::is_whitespace)?..].trim_start();
+        Some(rest[..rest.find(';').unwrap_or(rest.len())].trim())
     }
 
     pub fn branch(&self) -> Option<&str> {

@@ -26,7 +26,7 @@ impl<P: Clone> Call<P> {
             Method::Ack => self.on_ack(now, id, &request),
             Method::Cancel if id == LegId::A => self.on_cancel_a(now, request),
             _ => {
-                let has_to_tag = request.to_hdr().is_some_and(|t| t.tag().is_some());
+                let has_to_tag = request.to_tag().is_some();
                 if has_to_tag {
                     self.on_in_dialog(now, id, request);
                 } else if id == LegId::A && self.can_restart(&request) {

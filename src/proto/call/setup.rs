@@ -167,7 +167,7 @@ impl<P: Clone> Call<P> {
 
     fn on_b_2xx(&mut self, now: Instant, response: Response) {
         let Some(invite_b) = self.invite_b.clone() else { return };
-        let to_tag = response.to_hdr().and_then(|t| t.tag().map(str::to_owned));
+        let to_tag = response.to_tag().map(str::to_owned);
         if let Some(dialog) = &self.b.dialog {
             // A retransmitted 2xx of the dialog we confirmed: re-send our ACK (§13.2.2.4).
             if to_tag.as_deref() == Some(dialog.remote_tag.as_str()) {

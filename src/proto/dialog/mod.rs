@@ -88,8 +88,8 @@ impl Dialog {
     /// Whether an in-dialog request belongs here: Call-ID, our tag in To, theirs in From (§12.2.2).
     pub fn matches_request(&self, request: &Request) -> bool {
         request.call_id() == Some(self.call_id.as_str())
-            && request.to_hdr().is_some_and(|t| t.tag() == Some(self.local_tag.as_str()))
-            && request.from_hdr().is_some_and(|f| f.tag() == Some(self.remote_tag.as_str()))
+            && request.to_tag() == Some(self.local_tag.as_str())
+            && request.from_tag() == Some(self.remote_tag.as_str())
     }
 
     /// Records an arriving request's CSeq (§12.2.2) and refreshes the remote target on a target refresh

@@ -22,7 +22,7 @@ impl ClientKey {
 
     /// The key a response matches (§17.1.3): branch of its top Via, the method of its CSeq.
     pub fn for_response(response: &Response) -> Option<ClientKey> {
-        let branch = response.top_via()?.branch()?.to_owned();
+        let branch = response.top_branch()?.to_owned();
         Some(ClientKey { branch, method: response.cseq()?.method })
     }
 }
@@ -115,15 +115,11 @@ fn normalised(sent_by: &HostPort) -> HostPort {
 }
 
 fn rfc2543_key(request: &Request, via: &Via, cseq: u32, method: Method) -> ServerKey {
-    let to_tag = if method == Method::Invite {
-        None
-    } else {
-        request.to_hdr().and_then(|to| to.tag().map(str::to_owned))
-    };
+    let to_tag = if method == Method::Invite { None } else { request.to_tag().map(str::to_owned) };
     ServerKey::Rfc2543 {
         request_uri: request.uri.to_string(),
         to_tag,
-        from_tag: request.from_hdr().and_then(|from| from.tag().map(str::to_owned)),
+        from_tag: request.from_tag().map(str::to_owned),
         call_id: request.call_id().unwrap_or_default().to_owned(),
         cseq,
         top_via: via.to_string(),
