@@ -1,8 +1,10 @@
 //! The effects tier for the wire: UDP and TCP listeners, the outbound path (UDP send from the listening
-//! socket, TCP connection reuse), framing on streams. No SIP rules live here: bytes in, bytes out.
+//! socket, TCP connection reuse), framing on streams, and server location (`resolve`: RFC 3263 over DNS).
+//! No SIP rules live here: bytes in, bytes out.
 
 pub mod connections;
 pub mod outbound;
+pub mod resolve;
 pub mod tcp;
 pub mod udp;
 
