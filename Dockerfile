@@ -13,13 +13,17 @@ RUN cargo build --release --locked --bin sst-b2bua \
 
 # ---- runtime ----
 FROM debian:bookworm-slim
+# ca-certificates: the system trust store outbound TLS (sips: trunks) checks servers against.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 sst-b2bua \
  && useradd --system --uid 10001 --gid sst-b2bua --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin sst-b2bua
 COPY --from=build /out/sst-b2bua /usr/local/bin/sst-b2bua
 COPY config/sst-b2bua.yaml /etc/sst-b2bua/sst-b2bua.yaml
 USER 10001:10001
-EXPOSE 5060/udp 5060/tcp
+EXPOSE 5060/udp 5060/tcp 5061/tcp
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/sst-b2bua"]
 CMD ["--config", "/etc/sst-b2bua/sst-b2bua.yaml"]

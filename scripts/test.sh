@@ -46,6 +46,18 @@ fi
 # `sipp -v` exits 99 by design; show the version line only.
 (sipp -v 2>&1 || true) | grep -m1 -i 'SIPp v' || fail "sipp is installed but does not run"
 
+section "Kamailio with its TLS module (Debian kamailio, kamailio-tls-modules): the TLS trunk of tests/it/tls_kamailio.rs"
+if ! { command -v kamailio >/dev/null 2>&1 || [ -x /usr/sbin/kamailio ]; } \
+   || ! ls /usr/lib/*/kamailio/modules/tls.so >/dev/null 2>&1; then
+  command -v apt-get >/dev/null 2>&1 || fail "kamailio is missing and there is no apt-get; install Kamailio 5.6 with its tls module"
+  echo "kamailio missing: apt-get install -y kamailio kamailio-tls-modules"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y kamailio kamailio-tls-modules
+  # The package may start a system Kamailio on 5060; the tests start their own.
+  if command -v systemctl >/dev/null 2>&1; then as_root systemctl disable --now kamailio >/dev/null 2>&1 || true; fi
+fi
+/usr/sbin/kamailio -v | head -1
+
 section "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 

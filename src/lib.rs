@@ -1,11 +1,11 @@
 //! sst-b2bua: a SIP back-to-back user agent whose headline job is RFC 4028 session timers.
 //!
 //! ```text
-//!  UDP socket task ─┐                          ┌─ call task #1 ── drives proto::Call { leg A, leg B }
-//!  TCP accept task ─┼─► dispatcher ──► call index (DashMap<LegKey, CallHandle>)
-//!  TCP conn tasks ──┘   (proto::endpoint)      └─ call task #n
-//!         ▲                                                   │ Output::Send
-//!         └──────────── net::Outbound (UDP send / TCP pool) ◄──┘
+//!  UDP socket task ─────┐                          ┌─ call task #1 ── drives proto::Call { leg A, leg B }
+//!  TCP/TLS accept tasks ┼─► dispatcher ──► call index (DashMap<LegKey, CallHandle>)
+//!  TCP/TLS conn tasks ──┘   (proto::endpoint)      └─ call task #n
+//!         ▲                                                       │ Output::Send
+//!         └──────────── net::Outbound (UDP send / TCP+TLS pool) ◄─┘
 //! ```
 //!
 //! Three tiers: `sip` (words: parse, build), `proto` (decisions: sans-IO state machines that take `now`

@@ -9,6 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
 use sst_b2bua::cli::Cli;
+use sst_b2bua::net::tls::TlsMaterial;
 use sst_b2bua::{actor, config, telemetry};
 
 fn main() -> ExitCode {
@@ -25,6 +26,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The certificate, key and CA files are part of the configuration: a bad one is exit 2, `--check` too.
+    let tls = match TlsMaterial::load(&config) {
+        Ok(tls) => tls,
+        Err((key, reason)) => {
+            eprintln!(
+                "sst-b2bua: invalid configuration: {}",
+                config::ConfigError::new(&source, &key, reason)
+            );
+            return ExitCode::from(2);
+        }
+    };
     if cli.check {
         println!("{source}: configuration is valid");
         return ExitCode::SUCCESS;
@@ -38,7 +50,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(actor::run(config, actor::shutdown::signal())) {
+    match runtime.block_on(actor::run(config, tls, actor::shutdown::signal())) {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS

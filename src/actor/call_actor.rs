@@ -12,7 +12,7 @@ use super::call_index::{IndexGuard, Mail};
 use super::clock;
 use crate::net::{local_ip_towards, Outbound, Peer, Transport};
 use crate::proto::call::{Call, Input, LegSetup, Output};
-use crate::sip::{HostPort, Uri};
+use crate::sip::{Host, HostPort, Uri};
 
 /// Mail queued per call at most; when full the dispatcher answers 503 (requests) or drops (responses).
 pub const MAILBOX: usize = 256;
@@ -32,6 +32,7 @@ pub struct CallContext {
 pub struct Listeners {
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
+    pub tls: Vec<SocketAddr>,
     pub advertise: Option<HostPort>,
 }
 
@@ -40,7 +41,7 @@ impl Listeners {
         let list = match transport {
             Transport::Udp => &self.udp,
             Transport::Tcp => &self.tcp,
-            Transport::Tls => return None,
+            Transport::Tls => &self.tls,
         };
         list.iter().find(|a| a.is_ipv4() == dest.is_ipv4()).or(list.first()).copied()
     }
@@ -58,26 +59,33 @@ impl Listeners {
                 HostPort::from(SocketAddr::new(ip, peer.local.port()))
             }
         };
-        LegSetup { peer, reliable: peer.transport.is_reliable(), transport: peer.transport.as_str(), local }
+        let (reliable, transport) = (peer.transport.is_reliable(), peer.transport.as_str());
+        LegSetup { peer, reliable, transport, local }
     }
 }
 
-/// Where leg B goes: transport and address of the route target (system resolver for host names).
+/// Where leg B goes: transport and address of the route target (system resolver for host names). A
+/// `sips:` URI or `;transport=tls` means TLS (port 5061 by default) with the URI's host name as the
+/// server name to verify (RFC 5922 §4).
 async fn resolve(target: &str, listeners: &Listeners) -> Result<Peer, String> {
     let uri = match Uri::parse(target) {
         Some(Uri::Sip(uri)) => uri,
         _ => return Err(format!("`{target}` is not a SIP URI")),
     };
-    if uri.is_sips() {
-        return Err("sips: targets need TLS, which this build does not have yet".into());
-    }
-    let transport = match uri.transport().as_deref() {
-        None | Some("udp") => Transport::Udp,
-        Some("tcp") => Transport::Tcp,
-        Some(other) => return Err(format!("transport `{other}` is not supported")),
+    let transport = match (uri.is_sips(), uri.transport().as_deref()) {
+        (false, None | Some("udp")) => Transport::Udp,
+        (false, Some("tcp")) => Transport::Tcp,
+        // sips: over TCP is TLS (RFC 3261 §26.2.2; `transport=tls` is the older spelling).
+        (_, Some("tls")) | (true, None | Some("tcp")) => Transport::Tls,
+        (true, Some(other)) => return Err(format!("a sips: target needs TLS over TCP, not `{other}`")),
+        (false, Some(other)) => return Err(format!("transport `{other}` is not supported")),
     };
     let hp = uri.host_port();
-    let port = hp.port.unwrap_or(5060);
+    let port = hp.port.unwrap_or(if transport == Transport::Tls { 5061 } else { 5060 });
+    let server_name = match &hp.host {
+        Host::Name(name) if transport == Transport::Tls => Some(std::sync::Arc::from(name.as_str())),
+        _ => None,
+    };
     let addr = match hp.socket_addr(port) {
         Some(addr) => addr,
         None => {
@@ -90,7 +98,17 @@ async fn resolve(target: &str, listeners: &Listeners) -> Result<Peer, String> {
     };
     let local =
         listeners.listener(transport, addr).ok_or_else(|| format!("no {} listener", transport.as_str()))?;
-    Ok(Peer { transport, addr, conn: None, local })
+    Ok(Peer { transport, addr, conn: None, local, server_name })
+}
+
+/// For TLS, the connection leg B will use, set up now (handshake and certificate check included): a
+/// failure ends the call with 503 at once instead of a transaction timeout, and the leg's requests then
+/// travel on this connection while it lives.
+async fn connect(mut peer: Peer, outbound: &Outbound) -> Result<Peer, String> {
+    if peer.transport == Transport::Tls {
+        peer.conn = Some(outbound.connect(&peer).await?);
+    }
+    Ok(peer)
 }
 
 pub struct Started {
@@ -113,7 +131,10 @@ async fn run(started: Started, ctx: CallContext) {
     let began = clock::now();
     tracing::info!(%route, %target, "call started");
     flush(&mut call, &ctx.outbound, began);
-    let resolved = resolve(&target, &ctx.listeners).await;
+    let resolved = match resolve(&target, &ctx.listeners).await {
+        Ok(peer) => connect(peer, &ctx.outbound).await,
+        Err(why) => Err(why),
+    };
     let now = clock::now();
     match resolved {
         Ok(peer) => call.handle_input(now, Input::Connect(ctx.listeners.setup(peer))),

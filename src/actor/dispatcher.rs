@@ -104,7 +104,7 @@ impl Dispatcher {
         // `Refused::Exists` below.
         let Some(call_id_a) = request.call_id().map(str::to_owned) else { return };
         let seed = self.seeds.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
-        let setup = self.call_ctx.listeners.setup(peer);
+        let setup = self.call_ctx.listeners.setup(peer.clone());
         let call = Box::new(Call::new(clock::now(), request.clone(), setup, Arc::clone(&route.call), seed));
         let (tx, rx) = mpsc::channel(call_actor::MAILBOX);
         match self.calls.insert(&call_id_a, call.b_call_id(), tx, self.max_calls) {

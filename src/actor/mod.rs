@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{self, Config};
 use crate::net::tcp::{run_listener, TcpContext};
+use crate::net::tls::TlsMaterial;
 use crate::net::{udp, Connections, Outbound, Sink};
 
 pub use shutdown::Shutdown;
@@ -26,28 +27,46 @@ pub enum RunError {
     Bind { transport: &'static str, address: std::net::SocketAddr, source: std::io::Error },
 }
 
-/// Binds every listener, serves until `stop` fires, then drains.
-pub async fn run(config: Config, stop: impl std::future::Future<Output = ()>) -> Result<(), RunError> {
+/// Binds every listener, serves until `stop` fires, then drains. `tls` is `TlsMaterial::load(&config)`.
+pub async fn run(
+    config: Config,
+    tls: TlsMaterial,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), RunError> {
     // Two stages: calls end first (their BYEs need the transports), then the transports stop.
     let (shutdown, rx) = Shutdown::new();
     let (calls_shutdown, calls_rx) = Shutdown::new();
     let connections = Connections::new();
     let mut udp_sockets = Vec::new();
     let mut tcp_listeners = Vec::new();
-    for listen in &config.listen {
+    let mut tls_listeners = Vec::new();
+    for (listen, acceptor) in config.listen.iter().zip(&tls.acceptors) {
         let bind_err =
             |source| RunError::Bind { transport: listen.transport.as_str(), address: listen.address, source };
-        match listen.transport {
-            config::Transport::Udp => udp_sockets.push(udp::bind(listen.address).await.map_err(bind_err)?),
-            config::Transport::Tcp => {
+        match (listen.transport, acceptor) {
+            (config::Transport::Udp, _) => {
+                udp_sockets.push(udp::bind(listen.address).await.map_err(bind_err)?)
+            }
+            (config::Transport::Tcp, _) => {
                 tcp_listeners.push(TcpListener::bind(listen.address).await.map_err(bind_err)?)
             }
-            config::Transport::Tls => {
-                let unsupported =
-                    std::io::Error::new(std::io::ErrorKind::Unsupported, "TLS is not built yet");
-                return Err(bind_err(unsupported));
+            (config::Transport::Tls, Some(acceptor)) => {
+                let listener = TcpListener::bind(listen.address).await.map_err(bind_err)?;
+                tls_listeners.push((listener, acceptor.clone()));
+            }
+            (config::Transport::Tls, None) => {
+                let missing = std::io::Error::new(std::io::ErrorKind::InvalidInput, "no certificate loaded");
+                return Err(bind_err(missing));
             }
         }
+    }
+    tracing::info!(
+        system_roots = tls.roots.system,
+        ca_file_roots = tls.roots.ca_file,
+        "trust anchors for outbound TLS"
+    );
+    for problem in &tls.roots.system_errors {
+        tracing::debug!(%problem, "reading the system's trust store");
     }
 
     // The dispatcher needs the outbound path and the TCP tasks need the dispatcher: tie the knot once.
@@ -59,12 +78,13 @@ pub async fn run(config: Config, stop: impl std::future::Future<Output = ()>) ->
         max_connections: config.limits.max_tcp_connections,
         shutdown: rx.clone(),
     };
-    let outbound = Outbound::new(udp_sockets.clone(), tcp.clone());
+    let outbound = Outbound::new(udp_sockets.clone(), tcp.clone(), tls.connector.clone());
     let endpoint = endpoint_task::spawn(outbound.clone(), rx.clone());
     let router = crate::proto::router::Router::new(&config);
     let listeners = call_actor::Listeners {
         udp: udp_sockets.iter().filter_map(|s| s.local_addr().ok()).collect(),
         tcp: tcp_listeners.iter().filter_map(|l| l.local_addr().ok()).collect(),
+        tls: tls_listeners.iter().filter_map(|(l, _)| l.local_addr().ok()).collect(),
         advertise: config.advertise.as_deref().and_then(crate::sip::HostPort::parse),
     };
     let calls = call_index::CallIndex::new();
@@ -82,7 +102,11 @@ pub async fn run(config: Config, stop: impl std::future::Future<Output = ()>) ->
     }
     for listener in tcp_listeners {
         tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening on tcp");
-        tasks.spawn(run_listener(listener, tcp.clone()));
+        tasks.spawn(run_listener(listener, None, tcp.clone()));
+    }
+    for (listener, acceptor) in tls_listeners {
+        tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening on tls");
+        tasks.spawn(run_listener(listener, Some(acceptor), tcp.clone()));
     }
 
     if config.limits.stats_interval > 0 {
@@ -127,11 +151,13 @@ async fn report_stats(tables: Tables, every: Duration, mut shutdown: tokio::sync
             _ = ticker.tick() => {}
             _ = shutdown.changed() => return,
         }
+        let tls = connections.count_of(config::Transport::Tls);
         tracing::info!(
             target: "sst_b2bua::stats",
             live_calls = calls.live(),
             index_entries = calls.entries(),
-            tcp_connections = connections.open_count(),
+            tcp_connections = connections.open_count().saturating_sub(tls),
+            tls_connections = tls,
             timer_wakeups = lateness.quantile(0.5).1,
             timer_late_p50_ms = lateness.quantile(0.5).0.as_secs_f64() * 1e3,
             timer_late_p99_ms = lateness.quantile(0.99).0.as_secs_f64() * 1e3,

@@ -9,6 +9,7 @@ mod validate;
 mod tests;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -32,6 +33,9 @@ pub struct Config {
     pub routes: Vec<Route>,
     #[serde(default)]
     pub limits: Limits,
+    /// Outbound TLS: trust anchors added to the system's.
+    #[serde(default)]
+    pub tls: TlsClientConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -63,11 +67,27 @@ impl Transport {
 pub struct Listen {
     pub transport: Transport,
     pub address: SocketAddr,
+    /// PEM certificate chain (leaf first) a `tls` listener presents; refused for `udp` and `tcp`.
+    #[serde(default)]
+    pub certificate: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `certificate`; required with it.
+    #[serde(default)]
+    pub private_key: Option<PathBuf>,
+}
+
+/// The top-level `tls` block: how the daemon checks the servers it connects to over TLS.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsClientConfig {
+    /// PEM file of CA certificates trusted for outbound TLS in addition to the system's roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_listen() -> Vec<Listen> {
     let address: SocketAddr = "0.0.0.0:5060".parse().expect("literal address");
-    vec![Listen { transport: Transport::Udp, address }, Listen { transport: Transport::Tcp, address }]
+    let listen = |transport| Listen { transport, address, certificate: None, private_key: None };
+    vec![listen(Transport::Udp), listen(Transport::Tcp)]
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -131,3 +131,43 @@ fn trunk_and_route_overrides_lay_over_the_global_block() {
     assert!(!backend.enabled);
     assert_eq!(config.routes[0].to, RouteTo::Trunk { trunk: "sw".into() });
 }
+
+#[test]
+fn tls_listener_names_its_certificate_and_key() {
+    let config = load(
+        "listen:\n  - { transport: tls, address: 0.0.0.0:5061, certificate: /etc/sst/cert.pem, \
+         private_key: /etc/sst/key.pem }\ntls: { ca_file: /etc/sst/ca.pem }\n",
+    )
+    .expect("valid");
+    let tls = &config.listen[0];
+    assert_eq!(tls.transport, Transport::Tls);
+    assert_eq!(tls.certificate.as_deref(), Some(Path::new("/etc/sst/cert.pem")));
+    assert_eq!(tls.private_key.as_deref(), Some(Path::new("/etc/sst/key.pem")));
+    assert_eq!(config.tls.ca_file.as_deref(), Some(Path::new("/etc/sst/ca.pem")));
+    assert_eq!(load("routes: []\n").expect("valid").tls, TlsClientConfig::default());
+}
+
+#[test]
+fn tls_files_are_required_for_tls_and_refused_elsewhere() {
+    let cases = [
+        ("listen: [{ transport: tls, address: 127.0.0.1:5061, private_key: k.pem }]\n", "listen[0].certificate", "is required for a tls listener"),
+        ("listen: [{ transport: tls, address: 127.0.0.1:5061, certificate: c.pem }]\n", "listen[0].private_key", "is required for a tls listener"),
+        ("listen: [{ transport: tls, address: 127.0.0.1:5061 }]\n", "listen[0].certificate", "is required"),
+        ("listen: [{ transport: tls, address: 127.0.0.1:5061, certificate: '', private_key: k.pem }]\n", "listen[0].certificate", "must be a path"),
+        (
+            "listen: [{ transport: udp, address: 127.0.0.1:5060 }, { transport: tcp, address: 127.0.0.1:5060, certificate: c.pem }]\n",
+            "listen[1].certificate",
+            "is only for a tls listener, not tcp",
+        ),
+        ("listen: [{ transport: udp, address: 127.0.0.1:5060, private_key: k.pem }]\n", "listen[0].private_key", "not udp"),
+        ("tls: { ca_file: '' }\n", "tls.ca_file", "must be a path"),
+        ("tls: { ca: x.pem }\n", "tls.ca", "unknown field"),
+        ("tls: { ca_file: [a, b] }\n", "tls.ca_file", "is invalid"),
+    ];
+    for (text, key, reason) in cases {
+        let err = load(text).unwrap_err();
+        assert_eq!(err.key, key, "{text}: {err}");
+        assert!(err.reason.contains(reason), "{text}: {err}");
+        assert!(err.to_string().starts_with(&format!("test.yaml: {key} ")), "{err}");
+    }
+}

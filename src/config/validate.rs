@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{Config, RouteFrom, RouteTo, SessionTimerConfig, SessionTimerOverride};
+use super::{Config, Listen, RouteFrom, RouteTo, SessionTimerConfig, SessionTimerOverride, Transport};
 use crate::sip::{HostPort, Uri};
 
 type Invalid = (String, String);
@@ -21,6 +21,12 @@ impl Config {
         for (i, l) in self.listen.iter().enumerate() {
             if !seen.insert((l.transport, l.address)) {
                 return Err(invalid(format!("listen[{i}]"), "repeats an earlier transport and address"));
+            }
+            check_listen_files(&format!("listen[{i}]"), l)?;
+        }
+        if let Some(ca) = &self.tls.ca_file {
+            if ca.as_os_str().is_empty() {
+                return Err(invalid("tls.ca_file", "must be a path to a PEM file"));
             }
         }
         if let Some(adv) = &self.advertise {
@@ -98,6 +104,30 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A `tls` listener names its certificate and key (read and checked at start, see `net::tls`); the
+/// other transports have none.
+fn check_listen_files(key: &str, l: &Listen) -> Result<(), Invalid> {
+    let files = [("certificate", &l.certificate), ("private_key", &l.private_key)];
+    for (name, value) in files {
+        match (l.transport, value) {
+            (Transport::Tls, None) => {
+                return Err(invalid(format!("{key}.{name}"), "is required for a tls listener (a PEM file)"));
+            }
+            (Transport::Tls, Some(path)) if path.as_os_str().is_empty() => {
+                return Err(invalid(format!("{key}.{name}"), "must be a path to a PEM file"));
+            }
+            (Transport::Udp | Transport::Tcp, Some(_)) => {
+                return Err(invalid(
+                    format!("{key}.{name}"),
+                    format!("is only for a tls listener, not {}", l.transport.as_str().to_ascii_lowercase()),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn check_uri(key: &str, text: &str) -> Result<(), Invalid> {

@@ -1,25 +1,27 @@
-//! The effects tier for the wire: UDP and TCP listeners, the outbound path (UDP send from the listening
-//! socket, TCP connection reuse), framing on streams, and server location (`resolve`: RFC 3263 over DNS).
-//! No SIP rules live here: bytes in, bytes out.
+//! The effects tier for the wire: UDP, TCP and TLS listeners, the outbound path (UDP send from the
+//! listening socket, stream connection reuse), framing on streams, and server location (`resolve`:
+//! RFC 3263 over DNS). No SIP rules live here: bytes in, bytes out.
 
 pub mod connections;
 pub mod outbound;
 pub mod resolve;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
-pub use connections::{ConnId, Connections};
+pub use connections::{ConnId, Connections, Verified};
 pub use outbound::Outbound;
 
 /// The transport of a listener, a peer and a message: the configuration's own type.
 pub use crate::config::Transport;
 
 /// The far end of a message: transport, address, and for streams the connection it travels on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Peer {
     pub transport: Transport,
     pub addr: SocketAddr,
@@ -27,6 +29,9 @@ pub struct Peer {
     pub conn: Option<ConnId>,
     /// The local listening address the message arrived on (or will leave from).
     pub local: SocketAddr,
+    /// TLS: the host name the server's certificate must be valid for, sent as SNI (RFC 5922 §4: the
+    /// host of the URI, never the resolved address). `None`: verify against `addr`'s IP address.
+    pub server_name: Option<Arc<str>>,
 }
 
 /// One message's bytes as received, with where they came from.

@@ -68,7 +68,7 @@ pub async fn run(socket: Arc<UdpSocket>, sink: Arc<dyn Sink>, mut shutdown: watc
             tracing::warn!(%from, len, "dropping oversized datagram");
             continue;
         }
-        let peer = Peer { transport: Transport::Udp, addr: from, conn: None, local };
+        let peer = Peer { transport: Transport::Udp, addr: from, conn: None, local, server_name: None };
         sink.on_message(Inbound { peer, bytes: Bytes::copy_from_slice(data) });
         handled += 1;
         if handled % BATCH == 0 {

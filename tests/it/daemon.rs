@@ -144,6 +144,12 @@ pub fn terminate(child: &mut Child, grace: Duration) -> ExitStatus {
 /// The config the harness writes: `listen` on `port` (UDP and TCP, loopback), then `yaml_extra`
 /// (dedented), then each of `DEFAULT_BLOCKS` whose key `yaml_extra` does not set at top level.
 pub fn config_yaml(port: u16, yaml_extra: &str) -> String {
+    config_yaml_listening(port, &[], yaml_extra)
+}
+
+/// `config_yaml` with more `listen` entries after UDP and TCP on `port` (flow maps such as
+/// `{ transport: tls, address: 127.0.0.1:5061, certificate: …, private_key: … }`).
+pub fn config_yaml_listening(port: u16, more_listen: &[String], yaml_extra: &str) -> String {
     let extra = dedent(yaml_extra);
     let keys: Vec<&str> = extra
         .lines()
@@ -155,6 +161,9 @@ pub fn config_yaml(port: u16, yaml_extra: &str) -> String {
         "# written by tests/it/daemon.rs\nlisten:\n  - {{ transport: udp, address: {LOOPBACK}:{port} }}\n  \
          - {{ transport: tcp, address: {LOOPBACK}:{port} }}\n"
     );
+    for listen in more_listen {
+        yaml.push_str(&format!("  - {listen}\n"));
+    }
     yaml.push_str(&extra);
     for (key, block) in DEFAULT_BLOCKS {
         if !keys.contains(&key) {
@@ -186,9 +195,16 @@ pub struct DaemonBuilder {
     args: Vec<String>,
     env: Vec<(String, String)>,
     ready_timeout: Duration,
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl DaemonBuilder {
+    /// Also listen for TLS on 127.0.0.1:`Daemon::tls_port()` with this certificate chain and key (PEM).
+    pub fn tls_listener(mut self, certificate: &Path, private_key: &Path) -> Self {
+        self.tls = Some((certificate.to_owned(), private_key.to_owned()));
+        self
+    }
+
     /// Config blocks besides `listen`, e.g. `routes:` pointing at a SIPp UAS on `free_port()`.
     pub fn yaml(mut self, yaml_extra: &str) -> Self {
         yaml_extra.clone_into(&mut self.yaml_extra);
@@ -218,7 +234,18 @@ impl DaemonBuilder {
         let dir = TestDir::new("daemon");
         let port = free_port();
         let config_path = dir.join("sst-b2bua.yaml");
-        fs::write(&config_path, config_yaml(port, &self.yaml_extra)).expect("write the daemon config");
+        let tls_port = self.tls.as_ref().map(|_| free_port());
+        let more_listen: Vec<String> = (self.tls.iter().zip(tls_port))
+            .map(|((cert, key), tls_port)| {
+                format!(
+                    "{{ transport: tls, address: {LOOPBACK}:{tls_port}, certificate: '{}', private_key: '{}' }}",
+                    cert.display(),
+                    key.display()
+                )
+            })
+            .collect();
+        let yaml = config_yaml_listening(port, &more_listen, &self.yaml_extra);
+        fs::write(&config_path, yaml).expect("write the daemon config");
         let log_path = dir.join("daemon.log");
         let log = File::create(&log_path).expect("create the daemon log");
         let child = Command::new(BIN)
@@ -232,7 +259,7 @@ impl DaemonBuilder {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
-        let mut daemon = Daemon { child: Some(child), port, config_path, log_path, dir };
+        let mut daemon = Daemon { child: Some(child), port, tls_port, config_path, log_path, dir };
         daemon.wait_ready(self.ready_timeout);
         daemon
     }
@@ -242,6 +269,7 @@ impl DaemonBuilder {
 pub struct Daemon {
     child: Option<Child>,
     port: u16,
+    tls_port: Option<u16>,
     config_path: PathBuf,
     log_path: PathBuf,
     dir: TestDir, // last: removed after the child is gone
@@ -259,6 +287,7 @@ impl Daemon {
             args: Vec::new(),
             env: Vec::new(),
             ready_timeout: READY_TIMEOUT,
+            tls: None,
         }
     }
 
@@ -272,6 +301,11 @@ impl Daemon {
 
     pub fn tcp_addr(&self) -> SocketAddr {
         SocketAddr::from((LOOPBACK, self.port))
+    }
+
+    /// Where the TLS listener of `DaemonBuilder::tls_listener` is.
+    pub fn tls_addr(&self) -> SocketAddr {
+        SocketAddr::from((LOOPBACK, self.tls_port.expect("started with DaemonBuilder::tls_listener")))
     }
 
     pub fn pid(&self) -> u32 {
@@ -366,6 +400,15 @@ impl Daemon {
                 );
             }
             std::thread::sleep(POLL);
+        }
+        if let Some(tls_port) = self.tls_port {
+            let tls = SocketAddr::from((LOOPBACK, tls_port));
+            while TcpStream::connect_timeout(&tls, Duration::from_millis(100)).is_err() {
+                if Instant::now() >= deadline {
+                    panic!("sst-b2bua accepts no TLS on {tls} within {timeout:?}\n{}", self.report());
+                }
+                std::thread::sleep(POLL);
+            }
         }
     }
 }
@@ -509,7 +552,7 @@ pub fn fill_local(msg: &[u8], local: SocketAddr) -> Vec<u8> {
 }
 
 /// Length of the first whole message in `buf` (head, blank line, Content-Length bytes of body).
-fn framed_len(buf: &[u8]) -> Option<usize> {
+pub fn framed_len(buf: &[u8]) -> Option<usize> {
     let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     let head = String::from_utf8_lossy(&buf[..head_end]);
     let body = header_values_in(&head, "Content-Length").first().and_then(|v| v.parse().ok()).unwrap_or(0);

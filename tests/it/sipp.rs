@@ -242,7 +242,7 @@ impl Drop for SippProcess {
 }
 
 /// True when some socket is bound to `port` on IPv4 or IPv6: any UDP socket, or a listening TCP one.
-fn port_bound(port: u16, tcp: bool) -> bool {
+pub fn port_bound(port: u16, tcp: bool) -> bool {
     let tables: [&str; 2] =
         if tcp { ["/proc/net/tcp", "/proc/net/tcp6"] } else { ["/proc/net/udp", "/proc/net/udp6"] };
     let hex_port = format!(":{port:04X}");
