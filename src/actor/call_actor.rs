@@ -2,7 +2,9 @@
 //! one `sleep_until` for every timer, outputs to the wire — and owns the index guard, so the call's entries
 //! go when the task does. Its tracing span carries both Call-IDs.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
@@ -10,9 +12,10 @@ use tracing::Instrument;
 
 use super::call_index::{IndexGuard, Mail};
 use super::clock;
+use crate::net::resolve::Resolver;
 use crate::net::{local_ip_towards, Outbound, Peer, Transport};
 use crate::proto::call::{Call, Input, LegSetup, Output};
-use crate::sip::{Host, HostPort, Uri};
+use crate::sip::HostPort;
 
 /// Mail queued per call at most; when full the dispatcher answers 503 (requests) or drops (responses).
 pub const MAILBOX: usize = 256;
@@ -25,6 +28,8 @@ pub struct CallContext {
     pub lateness: std::sync::Arc<super::lateness::Lateness>,
     pub listeners: Listeners,
     pub shutdown: watch::Receiver<bool>,
+    /// RFC 3263 server location for leg B's targets.
+    pub resolver: Resolver,
 }
 
 /// The listening addresses, for choosing the source of leg B and the address we advertise.
@@ -64,51 +69,64 @@ impl Listeners {
     }
 }
 
-/// Where leg B goes: transport and address of the route target (system resolver for host names). A
-/// `sips:` URI or `;transport=tls` means TLS (port 5061 by default) with the URI's host name as the
-/// server name to verify (RFC 5922 §4).
-async fn resolve(target: &str, listeners: &Listeners) -> Result<Peer, String> {
-    let uri = match Uri::parse(target) {
-        Some(Uri::Sip(uri)) => uri,
-        _ => return Err(format!("`{target}` is not a SIP URI")),
-    };
-    let transport = match (uri.is_sips(), uri.transport().as_deref()) {
-        (false, None | Some("udp")) => Transport::Udp,
-        (false, Some("tcp")) => Transport::Tcp,
-        // sips: over TCP is TLS (RFC 3261 §26.2.2; `transport=tls` is the older spelling).
-        (_, Some("tls")) | (true, None | Some("tcp")) => Transport::Tls,
-        (true, Some(other)) => return Err(format!("a sips: target needs TLS over TCP, not `{other}`")),
-        (false, Some(other)) => return Err(format!("transport `{other}` is not supported")),
-    };
-    let hp = uri.host_port();
-    let port = hp.port.unwrap_or(if transport == Transport::Tls { 5061 } else { 5060 });
-    let server_name = match &hp.host {
-        Host::Name(name) if transport == Transport::Tls => Some(std::sync::Arc::from(name.as_str())),
-        _ => None,
-    };
-    let addr = match hp.socket_addr(port) {
-        Some(addr) => addr,
-        None => {
-            let host = hp.host.to_string();
-            let mut addrs = tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-            addrs.next().ok_or_else(|| format!("{host} has no address"))?
-        }
-    };
-    let local =
-        listeners.listener(transport, addr).ok_or_else(|| format!("no {} listener", transport.as_str()))?;
-    Ok(Peer { transport, addr, conn: None, local, server_name })
+/// Leg B's targets in the order RFC 3263 gives (NAPTR, SRV priority and weight, A/AAAA), each with the
+/// local listener it leaves from; a target whose transport we do not listen on is skipped. The TLS
+/// server name is the URI's host (RFC 5922 §4), never a resolved address.
+async fn resolve(target: &str, ctx: &CallContext) -> Result<VecDeque<Peer>, String> {
+    let resolved = ctx.resolver.resolve(target).await.map_err(|e| e.to_string())?;
+    let mut peers = VecDeque::with_capacity(resolved.len());
+    let mut missing = None;
+    for t in resolved {
+        let Some(local) = ctx.listeners.listener(t.transport, t.addr) else {
+            missing = Some(format!("no {} listener for {}", t.transport.as_str(), t.addr));
+            continue;
+        };
+        let server_name = match t.transport {
+            Transport::Tls => t.server_name.as_deref().map(Arc::from),
+            _ => None,
+        };
+        peers.push_back(Peer { transport: t.transport, addr: t.addr, conn: None, local, server_name });
+    }
+    if peers.is_empty() {
+        return Err(missing.unwrap_or_else(|| format!("`{target}` resolves to nothing")));
+    }
+    Ok(peers)
 }
 
-/// For TLS, the connection leg B will use, set up now (handshake and certificate check included): a
-/// failure ends the call with 503 at once instead of a transaction timeout, and the leg's requests then
-/// travel on this connection while it lives.
-async fn connect(mut peer: Peer, outbound: &Outbound) -> Result<Peer, String> {
-    if peer.transport == Transport::Tls {
-        peer.conn = Some(outbound.connect(&peer).await?);
+/// The next target that can be reached: for TCP and TLS the connection leg B will use is set up now
+/// (handshake and certificate check included), so an unreachable target is skipped at once (RFC 3263
+/// §4.3: a transport failure moves to the next target) and the leg's requests then travel on that
+/// connection while it lives. Returns the setup and whether more targets remain.
+async fn next_target(
+    targets: &mut VecDeque<Peer>,
+    ctx: &CallContext,
+) -> Result<(LegSetup<Peer>, bool), String> {
+    let mut last = String::from("no target left");
+    while let Some(mut peer) = targets.pop_front() {
+        if peer.transport.is_reliable() {
+            match ctx.outbound.connect(&peer).await {
+                Ok(id) => peer.conn = Some(id),
+                Err(why) => {
+                    tracing::info!(to = %peer.addr, %why, "leg B target unreachable");
+                    last = why;
+                    continue;
+                }
+            }
+        }
+        tracing::debug!(to = %peer.addr, transport = peer.transport.as_str(), "leg B target");
+        return Ok((ctx.listeners.setup(peer), !targets.is_empty()));
     }
-    Ok(peer)
+    Err(last)
+}
+
+/// Feeds the call its next target, or tells it there is none.
+async fn connect_next(call: &mut Call<Peer>, targets: &mut VecDeque<Peer>, ctx: &CallContext) {
+    let next = next_target(targets, ctx).await;
+    let now = clock::now();
+    match next {
+        Ok((setup, more)) => call.handle_input(now, Input::Target { setup, more }),
+        Err(why) => call.handle_input(now, Input::Unreachable(why)),
+    }
 }
 
 pub struct Started {
@@ -131,20 +149,26 @@ async fn run(started: Started, ctx: CallContext) {
     let began = clock::now();
     tracing::info!(%route, %target, "call started");
     flush(&mut call, &ctx.outbound, began);
-    let resolved = match resolve(&target, &ctx.listeners).await {
-        Ok(peer) => connect(peer, &ctx.outbound).await,
-        Err(why) => Err(why),
+    let mut targets = match resolve(&target, &ctx).await {
+        Ok(targets) => targets,
+        Err(why) => {
+            call.handle_input(clock::now(), Input::Unreachable(why));
+            VecDeque::new()
+        }
     };
-    let now = clock::now();
-    match resolved {
-        Ok(peer) => call.handle_input(now, Input::Connect(ctx.listeners.setup(peer))),
-        Err(why) => call.handle_input(now, Input::Unreachable(why)),
+    if !targets.is_empty() {
+        connect_next(&mut call, &mut targets, &ctx).await;
     }
     let mut shutdown = ctx.shutdown.clone();
     let mut stopping = false;
     let mut reported = false;
     loop {
-        reported |= flush(&mut call, &ctx.outbound, began);
+        let flushed = flush(&mut call, &ctx.outbound, began);
+        reported |= flushed.ended;
+        if flushed.next_target {
+            connect_next(&mut call, &mut targets, &ctx).await;
+            continue;
+        }
         if call.is_finished() {
             break;
         }
@@ -183,21 +207,30 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Sends and logs what the call produced; true when it reported its end.
-fn flush(call: &mut Call<Peer>, outbound: &Outbound, began: Instant) -> bool {
-    let mut ended = false;
+#[derive(Default)]
+struct Flushed {
+    /// The call reported its end.
+    ended: bool,
+    /// The call wants leg B's next target.
+    next_target: bool,
+}
+
+/// Sends and logs what the call produced.
+fn flush(call: &mut Call<Peer>, outbound: &Outbound, began: Instant) -> Flushed {
+    let mut flushed = Flushed::default();
     while let Some(output) = call.poll_output() {
         match output {
             Output::Send { to, message } => outbound.send(&to, message.to_bytes()),
             Output::Answered => tracing::info!("call answered"),
+            Output::NextTarget => flushed.next_target = true,
             Output::Ended(reason) => {
-                ended = true;
+                flushed.ended = true;
                 let duration = clock::now().saturating_duration_since(began);
                 tracing::info!(%reason, duration_s = format_args!("{:.1}", secs(duration)), "call ended");
             }
         }
     }
-    ended
+    flushed
 }
 
 fn secs(d: Duration) -> f64 {

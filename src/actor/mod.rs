@@ -23,6 +23,8 @@ pub use shutdown::Shutdown;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    #[error("cannot set up DNS resolution: {0}")]
+    Resolver(crate::net::resolve::ResolveError),
     #[error("cannot listen on {transport} {address}: {source}")]
     Bind { transport: &'static str, address: std::net::SocketAddr, source: std::io::Error },
 }
@@ -87,10 +89,19 @@ pub async fn run(
         tls: tls_listeners.iter().filter_map(|(l, _)| l.local_addr().ok()).collect(),
         advertise: config.advertise.as_deref().and_then(crate::sip::HostPort::parse),
     };
+    let resolver = match &config.dns {
+        Some(dns) if !dns.servers.is_empty() => crate::net::resolve::Resolver::with_nameservers(&dns.servers),
+        _ => crate::net::resolve::Resolver::from_system().map_err(RunError::Resolver)?,
+    };
     let calls = call_index::CallIndex::new();
     let lateness = Arc::new(lateness::Lateness::default());
-    let call_ctx =
-        call_actor::CallContext { outbound, listeners, shutdown: calls_rx, lateness: Arc::clone(&lateness) };
+    let call_ctx = call_actor::CallContext {
+        outbound,
+        listeners,
+        shutdown: calls_rx,
+        lateness: Arc::clone(&lateness),
+        resolver: resolver.clone(),
+    };
     let dispatcher: Arc<dyn Sink> =
         dispatcher::Dispatcher::new(router, endpoint, Arc::clone(&calls), call_ctx, config.limits.max_calls);
     let _ = sink_slot.set(Arc::clone(&dispatcher));

@@ -36,6 +36,16 @@ pub struct Config {
     /// Outbound TLS: trust anchors added to the system's.
     #[serde(default)]
     pub tls: TlsClientConfig,
+    /// Name servers for RFC 3263 lookups; absent: the system's (`/etc/resolv.conf`).
+    #[serde(default)]
+    pub dns: Option<DnsConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsConfig {
+    /// `ip:port` of each name server, asked in order.
+    pub servers: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -234,6 +244,9 @@ pub struct Limits {
     pub ring_timeout: u64,
     /// Seconds between `stats` log lines (live calls, index entries, TCP connections); 0 turns them off.
     pub stats_interval: u64,
+    /// A 503 from one of several targets of leg B moves the call to the next target (RFC 3263 §4.3) when
+    /// it has no Retry-After or one of at most this many seconds; otherwise the caller gets the 503.
+    pub failover_max_retry_after: u32,
 }
 
 impl Default for Limits {
@@ -244,6 +257,7 @@ impl Default for Limits {
             max_tcp_connections: 10_000,
             ring_timeout: 120,
             stats_interval: 60,
+            failover_max_retry_after: 0,
         }
     }
 }

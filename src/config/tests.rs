@@ -171,3 +171,13 @@ fn tls_files_are_required_for_tls_and_refused_elsewhere() {
         assert!(err.to_string().starts_with(&format!("test.yaml: {key} ")), "{err}");
     }
 }
+
+#[test]
+fn dns_servers_are_addresses_and_not_empty() {
+    let ok = from_str("dns: { servers: ['127.0.0.1:5353', '[::1]:53'] }\n", "t.yaml").expect("valid");
+    assert_eq!(ok.dns.map(|d| d.servers.len()), Some(2));
+    let empty = from_str("dns: { servers: [] }\n", "t.yaml").expect_err("empty list");
+    assert!(empty.to_string().contains("dns.servers"), "{empty}");
+    let bad = from_str("dns: { servers: ['ns1.example.com'] }\n", "t.yaml").expect_err("not an address");
+    assert!(bad.to_string().contains("dns.servers"), "{bad}");
+}

@@ -29,6 +29,12 @@ impl Config {
                 return Err(invalid("tls.ca_file", "must be a path to a PEM file"));
             }
         }
+        if self.dns.as_ref().is_some_and(|d| d.servers.is_empty()) {
+            return Err(invalid(
+                "dns.servers",
+                "must list at least one ip:port (or leave `dns` out for the system's)",
+            ));
+        }
         if let Some(adv) = &self.advertise {
             if HostPort::parse(adv).is_none() {
                 return Err(invalid("advertise", format!("must be host[:port], not `{adv}`")));

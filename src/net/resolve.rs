@@ -114,8 +114,29 @@ impl Resolver {
                 )
             }
         };
-        let opts = with_cache_options(builder.options_mut().clone());
+        let mut opts = with_cache_options(builder.options_mut().clone());
+        // resolv.conf's defaults (5 s, 2 attempts: up to 15 s a query) would hold a caller in silence;
+        // call setup wants a dead name server noticed within seconds.
+        opts.timeout = opts.timeout.min(Duration::from_secs(2));
+        opts.attempts = opts.attempts.min(2);
         Ok(Resolver { inner: Arc::new(builder.with_options(opts).build()) })
+    }
+
+    /// The name servers of the configuration's `dns.servers` (UDP, and TCP for truncated answers), no
+    /// search list; `/etc/hosts` still answers first.
+    pub fn with_nameservers(addrs: &[SocketAddr]) -> Resolver {
+        let mut servers = NameServerConfigGroup::new();
+        for addr in addrs {
+            servers.merge(NameServerConfigGroup::from_ips_clear(&[addr.ip()], addr.port(), true));
+        }
+        let config = ResolverConfig::from_parts(None, vec![], servers);
+        let mut opts = with_cache_options(ResolverOpts::default());
+        opts.timeout = Duration::from_secs(2);
+        opts.attempts = 2;
+        let inner = TokioResolver::builder_with_config(config, TokioConnectionProvider::default())
+            .with_options(opts)
+            .build();
+        Resolver { inner: Arc::new(inner) }
     }
 
     /// One name server (UDP, and TCP for truncated answers), no search list, no hosts file, short timeouts:

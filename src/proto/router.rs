@@ -112,6 +112,7 @@ impl Router {
                     credentials: credentials.clone(),
                     timer_a: timer_a.clone(),
                     timer_b: timer_b.clone(),
+                    failover_max_retry_after: config.limits.failover_max_retry_after,
                 });
                 RouteEntry {
                     call,

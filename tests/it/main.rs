@@ -3,6 +3,7 @@
 mod daemon;
 mod dns;
 mod dns_server;
+mod failover;
 mod layering;
 mod malformed;
 mod rfc4475;

@@ -249,6 +249,12 @@ impl<P: Clone> Call<P> {
                 client.tx.handle_response(now, response);
                 return;
             }
+            if id == LegId::B {
+                if let Some(client) = self.retired.iter_mut().find_map(|leg| leg.client(&key)) {
+                    client.tx.handle_response(now, response);
+                    return;
+                }
+            }
         }
         let is_invite_2xx = (200..300).contains(&response.status)
             && response.cseq().is_some_and(|c| c.method == Method::Invite);

@@ -74,6 +74,9 @@ pub struct CallConfig {
     /// RFC 4028 settings for leg A and leg B (each leg negotiates and runs its own timer).
     pub timer_a: SessionTimerConfig,
     pub timer_b: SessionTimerConfig,
+    /// A 503 whose Retry-After is at most this many seconds still fails over to the next target (one
+    /// without Retry-After always does); a longer one goes to the caller.
+    pub failover_max_retry_after: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -82,8 +85,11 @@ pub enum Input<P> {
     FromA(Message),
     /// A message from leg B's peer (matched by leg B's Call-ID).
     FromB(Message),
-    /// The actor resolved leg B's next hop: the INVITE goes out.
+    /// The actor resolved leg B's next hop: the INVITE goes out (the only or last target).
     Connect(LegSetup<P>),
+    /// One of several targets for leg B (RFC 3263 §4.3): with `more`, a transaction timeout or a 503 there
+    /// makes the call ask for the next one ([`Output::NextTarget`]) instead of failing.
+    Target { setup: LegSetup<P>, more: bool },
     /// Leg B's next hop could not be resolved.
     Unreachable(String),
     /// The daemon stops: end the call on both legs.
@@ -99,6 +105,8 @@ pub enum Output<P> {
     },
     /// Leg B answered and the answer went to leg A.
     Answered,
+    /// Leg B's target failed (timeout or 503): the actor answers with the next target or `Unreachable`.
+    NextTarget,
     /// The call is over (messages may still flow to finish its transactions).
     Ended(EndReason),
 }
@@ -138,6 +146,11 @@ pub struct Call<P> {
     invite_a: ServerKey,
     /// Leg B's Call-ID (ours).
     b_call_id: String,
+    /// Whether the actor has another target for leg B (RFC 3263 §4.3).
+    more_targets: bool,
+    /// Leg B attempts given up for the next target: their INVITE transactions finish with the target
+    /// they were sent to (an ACK for a repeated 503 goes there); what they deliver is ignored.
+    retired: Vec<Leg<P>>,
     /// Leg B's INVITE as sent (for CANCEL and the dialog), once sent.
     invite_b: Option<Request>,
     b_provisional: bool,
@@ -182,6 +195,8 @@ impl<P: Clone> Call<P> {
             a_tag: ids.tag(),
             a_decision,
             b_call_id: ids.call_id("sst-b2bua"),
+            more_targets: false,
+            retired: Vec::new(),
             ids,
             config,
             phase: Phase::Resolving,
@@ -217,7 +232,8 @@ impl<P: Clone> Call<P> {
             Input::FromB(Message::Request(r)) => self.on_request(now, LegId::B, r),
             Input::FromA(Message::Response(r)) => self.on_response(now, LegId::A, r),
             Input::FromB(Message::Response(r)) => self.on_response(now, LegId::B, r),
-            Input::Connect(setup) => self.connect(now, setup),
+            Input::Connect(setup) => self.connect(now, setup, false),
+            Input::Target { setup, more } => self.connect(now, setup, more),
             Input::Unreachable(why) => self.fail_setup(now, 503, EndReason::Unreachable(why)),
             Input::Shutdown if self.end.is_some() => self.drop_everything(),
             Input::Shutdown => self.end(now, EndReason::Shutdown, None),
@@ -236,6 +252,9 @@ impl<P: Clone> Call<P> {
             }
             self.retransmit_2xx(now, id);
         }
+        for c in self.retired.iter_mut().flat_map(|leg| leg.clients.iter_mut()) {
+            c.tx.handle_timeout(now);
+        }
         self.setup_timeouts(now);
         self.session_timeouts(now);
         if self.finish_by.is_some_and(|t| t <= now) {
@@ -252,6 +271,7 @@ impl<P: Clone> Call<P> {
             leg.pending_2xx = None;
             leg.held_bye = None;
         }
+        self.retired.clear();
     }
 
     pub fn poll_output(&mut self) -> Option<Output<P>> {
@@ -272,6 +292,7 @@ impl<P: Clone> Call<P> {
             self.finish_by,
             self.a.timer.poll_timeout().map(|d| d.at),
             self.b.timer.poll_timeout().map(|d| d.at),
+            self.retired.iter().filter_map(|leg| leg.next_deadline()).min(),
         ]
         .into_iter()
         .flatten()
@@ -280,7 +301,7 @@ impl<P: Clone> Call<P> {
 
     /// The call has ended and nothing is left to send or absorb: the actor may drop it.
     pub fn is_finished(&self) -> bool {
-        self.end.is_some() && self.a.is_idle() && self.b.is_idle()
+        self.end.is_some() && self.a.is_idle() && self.b.is_idle() && self.retired.is_empty()
     }
 
     fn leg_mut(&mut self, id: LegId) -> &mut Leg<P> {
@@ -351,6 +372,7 @@ impl<P: Clone> Call<P> {
                     self.send(id, m);
                 }
             }
+            self.pump_retired();
             if events.is_empty() {
                 // Leg B's INVITE is needed for CANCEL and late forks only while its transaction lives.
                 if self.phase == Phase::Confirmed
@@ -364,6 +386,23 @@ impl<P: Clone> Call<P> {
                 self.on_client_event(now, leg, role, request, event);
             }
         }
+    }
+
+    /// Sends what the retired attempts' transactions produce, to their own targets, and drops them once
+    /// finished.
+    fn pump_retired(&mut self) {
+        for leg in &mut self.retired {
+            let Some(to) = leg.setup.as_ref().map(|s| s.peer.clone()) else { continue };
+            for c in &mut leg.clients {
+                while let Some(o) = c.tx.poll_output() {
+                    if let TxOutput::Send(message) = o {
+                        self.out.push_back(Output::Send { to: to.clone(), message });
+                    }
+                }
+            }
+            leg.reap();
+        }
+        self.retired.retain(|leg| !leg.is_idle());
     }
 
     fn on_client_event(
@@ -383,7 +422,9 @@ impl<P: Clone> Call<P> {
         match (role, event) {
             (ClientRole::Invite, ClientEvent::Response(r)) => self.on_invite_b_response(now, r),
             (ClientRole::Invite, ClientEvent::Timeout) => {
-                self.fail_setup(now, 408, EndReason::Timeout(LegId::B))
+                if !self.fail_over("transaction timeout") {
+                    self.fail_setup(now, 408, EndReason::Timeout(LegId::B))
+                }
             }
             (ClientRole::Cancel, _) => {}
             (ClientRole::Bye, ClientEvent::Timeout) => {

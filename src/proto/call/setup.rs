@@ -22,10 +22,35 @@ impl<P: Clone> Call<P> {
         self.a.servers.iter().any(|s| s.tx.key() == &self.invite_a && !s.tx.is_final())
     }
 
-    /// Leg B's next hop is known: build and send its INVITE, start the ring timeout.
-    pub(super) fn connect(&mut self, now: Instant, setup: LegSetup<P>) {
+    /// Leg B's next hop is known: build and send its INVITE, start the ring timeout (kept from the first
+    /// target on: the caller's wait does not restart with each target). `more`: another target follows.
+    pub(super) fn connect(&mut self, now: Instant, setup: LegSetup<P>, more: bool) {
         self.b.setup = Some(setup);
+        self.more_targets = more;
         self.start_b(now);
+    }
+
+    /// RFC 3263 §4.3: leg B's target timed out or answered 503, and another target is known. This
+    /// attempt's transactions retire (they finish with their own target), leg B starts afresh (new
+    /// branch, new From tag, its own session-timer negotiation) and the actor is asked for the next
+    /// target. The caller sees one call. False when there is nothing to fail over to.
+    pub(super) fn fail_over(&mut self, why: &str) -> bool {
+        if !self.more_targets || self.end.is_some() || self.phase != Phase::Calling || self.b.dialog.is_some()
+        {
+            return false;
+        }
+        tracing::info!(why, "leg B target failed: trying the next one");
+        let fresh = super::leg::Leg::new(None, self.config.timer_b.clone());
+        let old = std::mem::replace(&mut self.b, fresh);
+        self.retired.push(old);
+        self.invite_b = None;
+        self.b_provisional = false;
+        self.cancel_pending = false;
+        self.cancel_deadline = None;
+        self.more_targets = false;
+        self.phase = Phase::Resolving;
+        self.out.push_back(Output::NextTarget);
+        true
     }
 
     /// Sends leg B's INVITE once its next hop is known and leg A's INVITE was not refused.
@@ -306,6 +331,18 @@ impl<P: Clone> Call<P> {
         }
         if response.status == 422 && self.retry_invite_b_after_422(now, &response) {
             return;
+        }
+        // RFC 3263 §4.3: a 503 moves the call to the next target, unless its Retry-After says the whole
+        // service is unavailable for longer than the configuration accepts.
+        if response.status == 503 {
+            let retry_after = response
+                .headers
+                .get(&HeaderName::RETRY_AFTER)
+                .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u32>().ok());
+            let allowed = retry_after.is_none_or(|secs| secs <= self.config.failover_max_retry_after);
+            if allowed && self.fail_over("503") {
+                return;
+            }
         }
         let status = match response.status {
             // A redirect is not followed: the caller learns the callee is unavailable (README: Calls).

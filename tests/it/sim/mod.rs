@@ -167,6 +167,7 @@ impl World {
                 credentials: None,
                 timer_a: Default::default(),
                 timer_b: Default::default(),
+                failover_max_retry_after: 0,
             },
             finished_at: None,
             answered: false,
@@ -307,6 +308,9 @@ impl World {
                     Output::Send { to: PeerId::Callee, message } => sends.push((Dir::B2buaToCallee, message)),
                     Output::Answered => self.answered = true,
                     Output::Ended(reason) => self.ended.push(reason),
+                    Output::NextTarget => {
+                        panic!("the simulated call has one target and never asks for another")
+                    }
                 }
             }
             if self.finished_at.is_none() && call.is_finished() {

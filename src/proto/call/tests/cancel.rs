@@ -4,7 +4,7 @@
 use super::*;
 
 /// A's CANCEL for its INVITE (same branch and CSeq number, §9.1).
-fn cancel_from_a() -> Request {
+pub(super) fn cancel_from_a() -> Request {
     request(
         "CANCEL sip:bob@b2bua.example.com SIP/2.0
 Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKinvA

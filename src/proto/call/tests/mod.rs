@@ -5,6 +5,7 @@
 mod answer;
 mod auth;
 mod cancel;
+mod failover;
 mod in_dialog;
 mod setup;
 mod timer;
@@ -73,6 +74,7 @@ pub(super) fn config() -> CallConfig {
         credentials: None,
         timer_a: Default::default(),
         timer_b: Default::default(),
+        failover_max_retry_after: 0,
     }
 }
 
