@@ -139,7 +139,7 @@ impl Drop for Kamailio {
 fn tls_kamailio_relays_a_call_from_the_daemon_over_tls() {
     kamailio_binary(); // fail first, with the install command, when it is missing
     let pki = Pki::new();
-    let mut callee = Sipp::new("call_uas.xml")
+    let mut callee = Sipp::new("call_uas_rr.xml")
         .args(["-t", "u1", "-m", "1", "-timeout", "30s", "-timeout_error"])
         .timeout(Duration::from_secs(45))
         .spawn();
@@ -178,5 +178,11 @@ fn tls_kamailio_relays_a_call_from_the_daemon_over_tls() {
         let tls = kamailio_log.lines().any(|l| l.contains(&line) && l.contains(" from tls:127.0.0.1:"));
         assert!(tls, "Kamailio did not get the {method} over TLS\n{}", report());
     }
+    // RFC 3261 §12.2.1.1: the ACK and BYE carry the route set Kamailio's Record-Route made.
+    for method in ["ACK", "BYE"] {
+        let routed = kamailio_log.lines().any(|l| l.contains(&format!("loose-routed: {method}")));
+        assert!(routed, "Kamailio did not loose-route the {method}\n{}", report());
+    }
+    assert!(!kamailio_log.contains("no route set"), "{}", report());
     assert!(daemon.log().contains("call ended reason=BYE from leg A"), "{}", report());
 }

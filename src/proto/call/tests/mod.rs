@@ -7,6 +7,7 @@ mod auth;
 mod cancel;
 mod failover;
 mod in_dialog;
+mod route_set;
 mod setup;
 mod timer;
 
