@@ -3,6 +3,7 @@
 
 mod error;
 mod load;
+mod profiles;
 mod validate;
 
 #[cfg(test)]
@@ -16,6 +17,7 @@ use serde::Deserialize;
 
 pub use error::ConfigError;
 pub use load::{from_file, from_str, DEFAULT_CONFIG, DEFAULT_CONFIG_NAME};
+pub use profiles::{EffectiveTrunk, Fact, Profile, ProfileDefaults, ServerNameRule, TransportOrigin};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -161,6 +163,15 @@ pub struct Trunk {
     pub name: String,
     /// Where calls to the trunk go, e.g. `sip:example.sip.signalwire.com;transport=tcp`.
     pub uri: String,
+    /// The carrier, whose known needs are pre-set (see `profiles.rs`); every value can be overridden.
+    #[serde(default)]
+    pub profile: Option<Profile>,
+    /// The transport to use when `uri` names none (`;transport=` in the URI wins over this key).
+    #[serde(default)]
+    pub transport: Option<Transport>,
+    /// The TLS server name (SNI, and the name the certificate must match) instead of the URI host.
+    #[serde(default)]
+    pub tls_server_name: Option<String>,
     /// Source addresses the trunk sends from.
     #[serde(default)]
     pub inbound_from: Vec<IpNet>,

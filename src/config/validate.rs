@@ -2,7 +2,8 @@
 
 use std::collections::HashSet;
 
-use super::{Config, Listen, RouteFrom, RouteTo, SessionTimerConfig, SessionTimerOverride, Transport};
+use super::profiles::{EffectiveTrunk, TransportOrigin};
+use super::{Config, Listen, RouteFrom, RouteTo, SessionTimerConfig, SessionTimerOverride, Transport, Trunk};
 use crate::sip::{HostPort, Uri};
 
 type Invalid = (String, String);
@@ -50,6 +51,15 @@ impl Config {
         if self.limits.tcp_idle_timeout == 0 {
             return Err(invalid("limits.tcp_idle_timeout", "must be at least 1 second"));
         }
+        // Trunks some route sends calls to: only those use their credentials.
+        let targets: HashSet<&str> = self
+            .routes
+            .iter()
+            .filter_map(|r| match &r.to {
+                RouteTo::Trunk { trunk } => Some(trunk.as_str()),
+                RouteTo::Uri(_) => None,
+            })
+            .collect();
         let mut names = HashSet::new();
         for (i, trunk) in self.trunks.iter().enumerate() {
             let key = format!("trunks[{i}]");
@@ -71,8 +81,24 @@ impl Config {
             if (trunk.password.is_some() || trunk.password_env.is_some()) && trunk.username.is_none() {
                 return Err(invalid(format!("{key}.username"), "is required when a password is set"));
             }
-            if let Some(o) = &trunk.session_timer {
-                check_override(&format!("{key}.session_timer"), o, &self.session_timer)?;
+            let effective = trunk.effective(&self.session_timer);
+            if trunk.session_timer.is_some() {
+                // The trunk's block over its profile's over the global block.
+                check_timer(&format!("{key}.session_timer"), &effective.timer)?;
+            }
+            check_trunk_transport(&key, trunk, &effective)?;
+            if effective.digest_expected && !trunk.has_credentials() && targets.contains(trunk.name.as_str())
+            {
+                let missing = if trunk.username.is_none() { "username" } else { "password" };
+                let source = effective.profile.defaults().digest_expected.map_or("", |f| f.source);
+                return Err(invalid(
+                    format!("{key}.{missing}"),
+                    format!(
+                        "is required: the {} profile expects digest credentials on calls sent to the trunk \
+                         ({source}); set username and password (or password_env), or use profile: generic",
+                        effective.profile.name()
+                    ),
+                ));
             }
         }
         let mut route_names = HashSet::new();
@@ -134,6 +160,45 @@ fn check_listen_files(key: &str, l: &Listen) -> Result<(), Invalid> {
         }
     }
     Ok(())
+}
+
+/// `transport` cannot contradict a `sips:` URI; `tls_server_name` needs a DNS name and a trunk known to be
+/// reached over TLS.
+fn check_trunk_transport(key: &str, trunk: &Trunk, effective: &EffectiveTrunk) -> Result<(), Invalid> {
+    if let (Some(t @ (Transport::Udp | Transport::Tcp)), Some((_, TransportOrigin::Sips))) =
+        (trunk.transport, effective.transport)
+    {
+        return Err(invalid(
+            format!("{key}.transport"),
+            format!(
+                "cannot be {} for a sips: URI, which is always reached over TLS",
+                t.as_str().to_ascii_lowercase()
+            ),
+        ));
+    }
+    let Some(name) = &trunk.tls_server_name else { return Ok(()) };
+    let key = format!("{key}.tls_server_name");
+    if !matches!(
+        rustls::pki_types::ServerName::try_from(name.as_str()),
+        Ok(rustls::pki_types::ServerName::DnsName(_))
+    ) {
+        return Err(invalid(key, format!("must be a DNS name, not `{name}`")));
+    }
+    let why = match effective.transport {
+        Some((Transport::Tls, _)) => return Ok(()),
+        Some((t, TransportOrigin::UriParameter)) => format!(
+            "the uri's ;transport={} wins over `transport` and the profile",
+            t.as_str().to_ascii_lowercase()
+        ),
+        Some((t, TransportOrigin::TrunkKey)) => format!("transport is {}", t.as_str().to_ascii_lowercase()),
+        Some((t, _)) => format!(
+            "the {} profile's transport is {}",
+            effective.profile.name(),
+            t.as_str().to_ascii_lowercase()
+        ),
+        None => "nothing makes this trunk TLS (use a sips: uri, ;transport=tls or transport: tls)".to_owned(),
+    };
+    Err(invalid(key, format!("is only used over TLS, and {why}")))
 }
 
 fn check_uri(key: &str, text: &str) -> Result<(), Invalid> {

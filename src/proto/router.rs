@@ -31,8 +31,13 @@ pub struct RouteEntry {
     pub timer_b: SessionTimerConfig,
     /// The trunk the call came from, when the route matched by trunk.
     pub from_trunk: Option<usize>,
-    /// Leg B's Request-URI template: the route's `to`, or the trunk's `uri`.
+    /// Leg B's Request-URI template: the route's `to`, or the trunk's `uri` with its profile applied (a
+    /// forced transport added as `;transport=`, see `Trunk::effective`).
     pub target_uri: String,
+    /// The TLS server name (SNI and certificate check) for leg B when the trunk's configuration sets one
+    /// (`tls_server_name`, or the profile's rule); `None` keeps the resolver's (`Target.server_name`, the
+    /// URI host).
+    pub server_name: Option<String>,
     /// Headers copied across legs: the pass lists of the trunks on either side.
     pub pass: Vec<String>,
     /// Digest credentials for leg B when it goes to a trunk that has them.
@@ -70,24 +75,23 @@ impl Router {
                     }
                 };
                 let global = &config.session_timer;
-                let trunk_timer = |i: usize| match &config.trunks[i].session_timer {
-                    Some(o) => o.apply(global),
-                    None => global.clone(),
-                };
+                // Each trunk's settings with its profile applied (trunk key > profile > global block).
+                let effective = |i: usize| config.trunks[i].effective(global);
                 let backend = route.session_timer.as_ref().map_or(global.clone(), |o| o.apply(global));
                 let to_trunk = match target {
-                    Target::Trunk(i) => Some(i),
+                    Target::Trunk(i) => Some(effective(i)),
                     Target::Uri(_) => None,
                 };
-                let timer_a = match (from_trunk, to_trunk) {
-                    (Some(i), _) => trunk_timer(i),
+                let timer_a = match (from_trunk, &to_trunk) {
+                    (Some(i), _) => effective(i).timer,
                     (None, Some(_)) => backend.clone(),
                     (None, None) => global.clone(),
                 };
-                let timer_b = to_trunk.map_or(backend, trunk_timer);
-                let target_uri = match &target {
-                    Target::Uri(uri) => uri.clone(),
-                    Target::Trunk(i) => config.trunks[*i].uri.clone(),
+                let timer_b = to_trunk.as_ref().map_or(backend, |t| t.timer.clone());
+                let (target_uri, server_name) = match (&target, &to_trunk) {
+                    (_, Some(t)) => (t.target_uri.clone(), t.server_name.clone()),
+                    (Target::Uri(uri), None) => (uri.clone(), None),
+                    (Target::Trunk(_), None) => (String::new(), None),
                 };
                 let pass: Vec<String> = [
                     from_trunk,
@@ -126,6 +130,7 @@ impl Router {
                     timer_a,
                     timer_b,
                     from_trunk,
+                    server_name,
                 }
             })
             .collect();
@@ -205,6 +210,46 @@ routes:
         assert_eq!(inbound.timer_a.default_expires, 600);
         assert_eq!(inbound.credentials, None);
         assert_eq!(inbound.from_trunk, Some(0));
+    }
+
+    #[test]
+    fn routes_carry_the_trunks_effective_values() {
+        let r = router(
+            "
+session_timer: { enabled: true, default_expires: 1800 }
+trunks:
+  - { name: tw, uri: 'sip:acme.pstn.twilio.com', profile: twilio, inbound_from: [198.51.100.0/24],
+      session_timer: { default_expires: 900 } }
+  - { name: tw-tcp, uri: 'sip:acme.pstn.twilio.com', profile: twilio, transport: tcp }
+  - { name: plain, uri: 'sip:pbx.example.com' }
+routes:
+  - { name: to-twilio, from: { source: 10.0.0.0/8 }, user: '1.*', to: { trunk: tw } }
+  - { name: to-twilio-tcp, from: { source: 10.0.0.0/8 }, user: '2.*', to: { trunk: tw-tcp } }
+  - { name: to-plain, from: { source: 10.0.0.0/8 }, to: { trunk: plain } }
+  - { name: from-twilio, from: { trunk: tw }, to: 'sips:bot.example.com' }
+",
+        );
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let tw = r.route_for(ip("10.0.0.1"), Some("15551234567")).unwrap();
+        assert_eq!(tw.name, "to-twilio");
+        assert_eq!(tw.target_uri, "sip:acme.pstn.twilio.com;transport=tls", "the profile's transport");
+        assert_eq!(tw.call.target, tw.target_uri, "the call is configured with the same URI");
+        assert_eq!(tw.server_name.as_deref(), Some("acme.pstn.twilio.com"), "the profile's SNI rule");
+        assert_eq!(tw.timer_b.default_expires, 900, "the trunk's leg: its own block");
+        assert_eq!(tw.call.timer_b, tw.timer_b);
+
+        let tcp = r.route_for(ip("10.0.0.1"), Some("25551234567")).unwrap();
+        assert_eq!(tcp.target_uri, "sip:acme.pstn.twilio.com;transport=tcp", "the trunk key wins");
+        assert_eq!(tcp.server_name, None);
+
+        let plain = r.route_for(ip("10.0.0.1"), Some("35551234567")).unwrap();
+        assert_eq!(plain.target_uri, "sip:pbx.example.com", "no profile: the uri as written");
+        assert_eq!(plain.server_name, None, "no profile: the resolver's name");
+
+        let inbound = r.route_for(ip("198.51.100.7"), None).unwrap();
+        assert_eq!(inbound.timer_a.default_expires, 900, "the trunk's leg in the other direction");
+        assert_eq!(inbound.target_uri, "sips:bot.example.com");
+        assert_eq!(inbound.server_name, None, "a URI target: the resolver decides");
     }
 
     #[test]
