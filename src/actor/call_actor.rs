@@ -10,6 +10,7 @@ use tracing::Instrument;
 
 use super::call_index::{IndexGuard, Mail};
 use super::clock;
+use crate::net::resolve::Resolver;
 use crate::net::{local_ip_towards, Outbound, Peer, Transport};
 use crate::proto::call::{Call, Input, LegSetup, Output};
 use crate::sip::{Host, HostPort, Uri};
@@ -25,6 +26,8 @@ pub struct CallContext {
     pub lateness: std::sync::Arc<super::lateness::Lateness>,
     pub listeners: Listeners,
     pub shutdown: watch::Receiver<bool>,
+    /// RFC 3263 server location, one cache for the whole daemon (the pinger shares it).
+    pub resolver: Resolver,
 }
 
 /// The listening addresses, for choosing the source of leg B and the address we advertise.
@@ -37,7 +40,9 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    fn listener(&self, transport: Transport, dest: SocketAddr) -> Option<SocketAddr> {
+    /// The listening address to send from to `dest` over `transport`: one of the same address family,
+    /// else the first.
+    pub fn listener(&self, transport: Transport, dest: SocketAddr) -> Option<SocketAddr> {
         let list = match transport {
             Transport::Udp => &self.udp,
             Transport::Tcp => &self.tcp,

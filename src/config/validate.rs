@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{Config, Listen, RouteFrom, RouteTo, SessionTimerConfig, SessionTimerOverride, Transport};
+use super::{Config, Listen, RouteFrom, RouteTo, SessionTimerConfig, SessionTimerOverride, Transport, Trunk};
 use crate::sip::{HostPort, Uri};
 
 type Invalid = (String, String);
@@ -68,6 +68,7 @@ impl Config {
             if let Some(o) = &trunk.session_timer {
                 check_override(&format!("{key}.session_timer"), o, &self.session_timer)?;
             }
+            check_ping(&key, trunk)?;
         }
         let mut route_names = HashSet::new();
         for (i, route) in self.routes.iter().enumerate() {
@@ -125,6 +126,32 @@ fn check_listen_files(key: &str, l: &Listen) -> Result<(), Invalid> {
                 ));
             }
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Shortest `ping_interval`: a ping is one small request, but a trunk pinged every second by every
+/// customer would call it abuse.
+const MIN_PING_INTERVAL: u64 = 5;
+/// Longest `ping_interval` (a day): larger values say nothing more and would overflow a deadline.
+const MAX_PING_INTERVAL: u64 = 86_400;
+
+/// The OPTIONS ping keys of a trunk: `ping_interval` 0 (off) or within bounds, both thresholds at least 1.
+fn check_ping(key: &str, trunk: &Trunk) -> Result<(), Invalid> {
+    let interval = trunk.ping_interval;
+    if interval != 0 && !(MIN_PING_INTERVAL..=MAX_PING_INTERVAL).contains(&interval) {
+        return Err(invalid(
+            format!("{key}.ping_interval"),
+            format!(
+                "must be 0 (no pings) or between {MIN_PING_INTERVAL} and {MAX_PING_INTERVAL} seconds, not {interval}"
+            ),
+        ));
+    }
+    for (name, value) in [("ping_down_after", trunk.ping_down_after), ("ping_up_after", trunk.ping_up_after)]
+    {
+        if value == 0 {
+            return Err(invalid(format!("{key}.{name}"), "must be at least 1"));
         }
     }
     Ok(())

@@ -5,6 +5,7 @@ mod dns;
 mod dns_server;
 mod layering;
 mod malformed;
+mod ping;
 mod rfc4475;
 mod sim;
 mod sipp;
