@@ -28,7 +28,7 @@ pub struct CallContext {
     pub lateness: std::sync::Arc<super::lateness::Lateness>,
     pub listeners: Listeners,
     pub shutdown: watch::Receiver<bool>,
-    /// RFC 3263 server location for leg B's targets.
+    /// RFC 3263 server location, one cache for the whole daemon (the pinger shares it).
     pub resolver: Resolver,
 }
 
@@ -42,7 +42,9 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    fn listener(&self, transport: Transport, dest: SocketAddr) -> Option<SocketAddr> {
+    /// The listening address to send from to `dest` over `transport`: one of the same address family,
+    /// else the first.
+    pub fn listener(&self, transport: Transport, dest: SocketAddr) -> Option<SocketAddr> {
         let list = match transport {
             Transport::Udp => &self.udp,
             Transport::Tcp => &self.tcp,
@@ -72,7 +74,11 @@ impl Listeners {
 /// Leg B's targets in the order RFC 3263 gives (NAPTR, SRV priority and weight, A/AAAA), each with the
 /// local listener it leaves from; a target whose transport we do not listen on is skipped. The TLS
 /// server name is the URI's host (RFC 5922 §4), never a resolved address.
-async fn resolve(target: &str, ctx: &CallContext) -> Result<VecDeque<Peer>, String> {
+async fn resolve(
+    target: &str,
+    server_name: Option<&Arc<str>>,
+    ctx: &CallContext,
+) -> Result<VecDeque<Peer>, String> {
     let resolved = ctx.resolver.resolve(target).await.map_err(|e| e.to_string())?;
     let mut peers = VecDeque::with_capacity(resolved.len());
     let mut missing = None;
@@ -82,7 +88,7 @@ async fn resolve(target: &str, ctx: &CallContext) -> Result<VecDeque<Peer>, Stri
             continue;
         };
         let server_name = match t.transport {
-            Transport::Tls => t.server_name.as_deref().map(Arc::from),
+            Transport::Tls => server_name.cloned().or_else(|| t.server_name.as_deref().map(Arc::from)),
             _ => None,
         };
         peers.push_back(Peer { transport: t.transport, addr: t.addr, conn: None, local, server_name });
@@ -135,6 +141,8 @@ pub struct Started {
     pub guard: IndexGuard,
     pub mailbox: mpsc::Receiver<Mail>,
     pub target: String,
+    /// The TLS server name the route's trunk asks for (`tls_server_name` or its profile), over the URI host.
+    pub server_name: Option<Arc<str>>,
     pub route: String,
     pub call_id_a: String,
 }
@@ -145,11 +153,11 @@ pub fn spawn(started: Started, ctx: CallContext) {
 }
 
 async fn run(started: Started, ctx: CallContext) {
-    let Started { mut call, guard, mut mailbox, target, route, .. } = started;
+    let Started { mut call, guard, mut mailbox, target, server_name, route, .. } = started;
     let began = clock::now();
     tracing::info!(%route, %target, "call started");
     flush(&mut call, &ctx.outbound, began);
-    let mut targets = match resolve(&target, &ctx).await {
+    let mut targets = match resolve(&target, server_name.as_ref(), &ctx).await {
         Ok(targets) => targets,
         Err(why) => {
             call.handle_input(clock::now(), Input::Unreachable(why));

@@ -1,6 +1,7 @@
 //! Every received message passes here, on the task that received it: parse once, answer what fails to
 //! parse, hand the rest to its owner — the call whose Call-ID it carries, a new call for an INVITE a route
-//! allows, or the endpoint for everything else. SIP rules stay in `proto`; this file only routes.
+//! allows, the pinger for a response to a trunk ping (its Call-ID prefix), or the endpoint for everything
+//! else. SIP rules stay in `proto`; this file only routes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,9 +15,10 @@ use super::endpoint_task::Mail;
 use crate::net::{Inbound, Peer, Sink};
 use crate::proto::call::{Call, Input, LegId};
 use crate::proto::endpoint::InvitePolicy;
-use crate::proto::router::{RouteEntry, Router};
+use crate::proto::router::{NoRoute, RouteEntry, Router};
 use crate::proto::stateless;
-use crate::sip::{self, Message, Method, Request, SipHeaders};
+use crate::proto::trunk_health::CALL_ID_PREFIX;
+use crate::sip::{self, Message, Method, Request, Response, SipHeaders};
 
 pub struct Dispatcher {
     router: Router,
@@ -25,6 +27,8 @@ pub struct Dispatcher {
     call_ctx: CallContext,
     max_calls: usize,
     seeds: AtomicU64,
+    /// The pinger's mailbox, when some trunk is pinged.
+    pinger: Option<mpsc::Sender<Response>>,
 }
 
 impl Dispatcher {
@@ -34,9 +38,25 @@ impl Dispatcher {
         calls: Arc<CallIndex>,
         call_ctx: CallContext,
         max_calls: usize,
+        pinger: Option<mpsc::Sender<Response>>,
     ) -> Arc<Dispatcher> {
         let seed = fastrand::u64(..);
-        Arc::new(Dispatcher { router, endpoint, calls, call_ctx, max_calls, seeds: AtomicU64::new(seed) })
+        let seeds = AtomicU64::new(seed);
+        Arc::new(Dispatcher { router, endpoint, calls, call_ctx, max_calls, seeds, pinger })
+    }
+
+    /// Hands a response to a trunk ping to the pinger; gives it back when it is not one. A full mailbox
+    /// drops it: the ping's transaction retransmits (UDP) or times out, which is what a lost answer is.
+    #[must_use]
+    fn to_pinger(&self, response: Response) -> Option<Response> {
+        let Some(pinger) = &self.pinger else { return Some(response) };
+        if !response.call_id().is_some_and(|id| id.starts_with(CALL_ID_PREFIX)) {
+            return Some(response);
+        }
+        if let Err(mpsc::error::TrySendError::Full(_)) = pinger.try_send(response) {
+            tracing::debug!("pinger busy: response to a trunk ping dropped");
+        }
+        None
     }
 
     fn send(&self, peer: &Peer, message: &Message) {
@@ -91,12 +111,18 @@ impl Dispatcher {
             return self.to_endpoint(peer, request, InvitePolicy::Unavailable);
         }
         let user = request.uri.as_sip().and_then(|u| u.user().map(str::to_owned));
-        let Some(route) = self.router.route_for(peer.addr.ip(), user.as_deref()) else {
-            // Default deny: no route, nothing forwarded anywhere (toll-fraud safety).
-            tracing::info!(from = %peer.addr, user = user.as_deref().unwrap_or(""), "no route allows this INVITE: 403");
-            return self.to_endpoint(peer, request, InvitePolicy::Forbidden);
-        };
-        self.start_call(peer, request, route);
+        match self.router.route_for(peer.addr.ip(), user.as_deref()) {
+            Ok(route) => self.start_call(peer, request, route),
+            Err(NoRoute::Forbidden) => {
+                // Default deny: no route, nothing forwarded anywhere (toll-fraud safety).
+                tracing::info!(from = %peer.addr, user = user.as_deref().unwrap_or(""), "no route allows this INVITE: 403");
+                self.to_endpoint(peer, request, InvitePolicy::Forbidden)
+            }
+            Err(NoRoute::TrunksDown) => {
+                tracing::info!(from = %peer.addr, user = user.as_deref().unwrap_or(""), "every route for this INVITE goes to a trunk that is down: 503");
+                self.to_endpoint(peer, request, InvitePolicy::Unavailable)
+            }
+        }
     }
 
     fn start_call(&self, peer: Peer, request: Request, route: &RouteEntry) {
@@ -114,6 +140,7 @@ impl Dispatcher {
                     guard,
                     mailbox: rx,
                     target: route.target_uri.clone(),
+                    server_name: route.server_name.as_deref().map(Arc::from),
                     route: route.name.clone(),
                     call_id_a,
                 };
@@ -137,6 +164,7 @@ impl Sink for Dispatcher {
             Ok(Message::Request(request)) => self.on_request(peer, request),
             Ok(Message::Response(response)) => {
                 let status = response.status;
+                let Some(response) = self.to_pinger(response) else { return };
                 if self.to_call(&peer, Message::Response(response)).is_some() {
                     tracing::debug!(from = %peer.addr, status, "response matches no call");
                 }

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod dispatcher;
 pub mod endpoint_task;
 pub mod lateness;
+pub mod pinger;
 pub mod shutdown;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::config::{self, Config};
+use crate::net::resolve::Resolver;
 use crate::net::tcp::{run_listener, TcpContext};
 use crate::net::tls::TlsMaterial;
 use crate::net::{udp, Connections, Outbound, Sink};
@@ -23,8 +25,6 @@ pub use shutdown::Shutdown;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("cannot set up DNS resolution: {0}")]
-    Resolver(crate::net::resolve::ResolveError),
     #[error("cannot listen on {transport} {address}: {source}")]
     Bind { transport: &'static str, address: std::net::SocketAddr, source: std::io::Error },
 }
@@ -91,8 +91,20 @@ pub async fn run(
     };
     let resolver = match &config.dns {
         Some(dns) if !dns.servers.is_empty() => crate::net::resolve::Resolver::with_nameservers(&dns.servers),
-        _ => crate::net::resolve::Resolver::from_system().map_err(RunError::Resolver)?,
+        _ => system_resolver(),
     };
+    let mut tasks = JoinSet::new();
+    let pinger_ctx = pinger::PingerContext {
+        outbound: outbound.clone(),
+        listeners: listeners.clone(),
+        resolver: resolver.clone(),
+        health: router.health().clone(),
+        shutdown: rx.clone(),
+    };
+    let pinger = pinger::Pinger::new(&config, pinger_ctx).map(|(pinger, mailbox)| {
+        tasks.spawn(pinger.run());
+        mailbox
+    });
     let calls = call_index::CallIndex::new();
     let lateness = Arc::new(lateness::Lateness::default());
     let call_ctx = call_actor::CallContext {
@@ -100,13 +112,18 @@ pub async fn run(
         listeners,
         shutdown: calls_rx,
         lateness: Arc::clone(&lateness),
-        resolver: resolver.clone(),
+        resolver,
     };
-    let dispatcher: Arc<dyn Sink> =
-        dispatcher::Dispatcher::new(router, endpoint, Arc::clone(&calls), call_ctx, config.limits.max_calls);
+    let dispatcher: Arc<dyn Sink> = dispatcher::Dispatcher::new(
+        router,
+        endpoint,
+        Arc::clone(&calls),
+        call_ctx,
+        config.limits.max_calls,
+        pinger,
+    );
     let _ = sink_slot.set(Arc::clone(&dispatcher));
 
-    let mut tasks = JoinSet::new();
     for socket in udp_sockets {
         tracing::info!(address = %socket.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening on udp");
         tasks.spawn(udp::run(socket, Arc::clone(&dispatcher), rx.clone()));
@@ -144,6 +161,16 @@ pub async fn run(
         tracing::warn!("tasks still running after 5 s; stopping anyway");
     }
     Ok(())
+}
+
+/// The daemon's one RFC 3263 resolver (shared cache). `Resolver::from_system` already falls back to
+/// hickory's defaults when the system configuration cannot be read; should it still fail, say so and use
+/// those defaults here.
+fn system_resolver() -> Resolver {
+    Resolver::from_system().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot build the system DNS resolver; using hickory's default name servers");
+        Resolver::public_defaults()
+    })
 }
 
 /// Logs the size of every table now and then, so that "nothing is left behind" can be seen from outside.

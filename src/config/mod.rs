@@ -186,6 +186,23 @@ pub struct Trunk {
     pub session_timer: Option<SessionTimerOverride>,
     #[serde(default)]
     pub headers: HeaderPolicy,
+    /// Seconds between OPTIONS pings to the trunk; 0 (the default) sends none. At least 5 when set.
+    #[serde(default)]
+    pub ping_interval: u64,
+    /// Consecutive failed pings that mark the trunk down (routes to it are then skipped).
+    #[serde(default = "default_ping_down_after")]
+    pub ping_down_after: u32,
+    /// Consecutive answered pings that mark a down trunk up again.
+    #[serde(default = "default_ping_up_after")]
+    pub ping_up_after: u32,
+}
+
+fn default_ping_down_after() -> u32 {
+    3
+}
+
+fn default_ping_up_after() -> u32 {
+    2
 }
 
 impl Trunk {

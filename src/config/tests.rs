@@ -181,3 +181,44 @@ fn dns_servers_are_addresses_and_not_empty() {
     let bad = from_str("dns: { servers: ['ns1.example.com'] }\n", "t.yaml").expect_err("not an address");
     assert!(bad.to_string().contains("dns.servers"), "{bad}");
 }
+
+#[test]
+fn trunk_ping_keys_default_to_no_pings_and_three_down_two_up() {
+    let config = load("trunks: [{ name: t, uri: 'sip:t' }]\n").expect("valid");
+    let trunk = &config.trunks[0];
+    assert_eq!((trunk.ping_interval, trunk.ping_down_after, trunk.ping_up_after), (0, 3, 2));
+    let config =
+        load("trunks: [{ name: t, uri: 'sip:t', ping_interval: 5, ping_down_after: 1, ping_up_after: 4 }]\n")
+            .expect("valid");
+    let trunk = &config.trunks[0];
+    assert_eq!((trunk.ping_interval, trunk.ping_down_after, trunk.ping_up_after), (5, 1, 4));
+    let off = load("trunks: [{ name: t, uri: 'sip:t', ping_interval: 0 }]\n").expect("0 turns pings off");
+    assert_eq!(off.trunks[0].ping_interval, 0);
+    load("trunks: [{ name: t, uri: 'sip:t', ping_interval: 86400 }]\n").expect("a day is the ceiling");
+}
+
+#[test]
+fn trunk_ping_keys_are_checked() {
+    let cases = [
+        (
+            "ping_interval: 4",
+            "trunks[0].ping_interval",
+            "must be 0 (no pings) or between 5 and 86400 seconds, not 4",
+        ),
+        ("ping_interval: 1", "trunks[0].ping_interval", "between 5 and 86400"),
+        ("ping_interval: 86401", "trunks[0].ping_interval", "not 86401"),
+        ("ping_interval: -5", "trunks[0].ping_interval", "is invalid"),
+        ("ping_interval: often", "trunks[0].ping_interval", "is invalid"),
+        ("ping_interval: 30, ping_down_after: 0", "trunks[0].ping_down_after", "must be at least 1"),
+        ("ping_interval: 30, ping_up_after: 0", "trunks[0].ping_up_after", "must be at least 1"),
+        ("ping_up_after: -1", "trunks[0].ping_up_after", "is invalid"),
+        ("ping_every: 30", "trunks[0].ping_every", "unknown field"),
+    ];
+    for (keys, key, reason) in cases {
+        let text = format!("trunks: [{{ name: t, uri: 'sip:t', {keys} }}]\n");
+        let err = load(&text).unwrap_err();
+        assert_eq!(err.key, key, "{text}: {err}");
+        assert!(err.reason.contains(reason), "{text}: {err}");
+        assert!(err.to_string().starts_with(&format!("test.yaml: {key} ")), "{err}");
+    }
+}

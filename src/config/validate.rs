@@ -100,6 +100,7 @@ impl Config {
                     ),
                 ));
             }
+            check_ping(&key, trunk)?;
         }
         let mut route_names = HashSet::new();
         for (i, route) in self.routes.iter().enumerate() {
@@ -199,6 +200,32 @@ fn check_trunk_transport(key: &str, trunk: &Trunk, effective: &EffectiveTrunk) -
         None => "nothing makes this trunk TLS (use a sips: uri, ;transport=tls or transport: tls)".to_owned(),
     };
     Err(invalid(key, format!("is only used over TLS, and {why}")))
+}
+
+/// Shortest `ping_interval`: a ping is one small request, but a trunk pinged every second by every
+/// customer would call it abuse.
+const MIN_PING_INTERVAL: u64 = 5;
+/// Longest `ping_interval` (a day): larger values say nothing more and would overflow a deadline.
+const MAX_PING_INTERVAL: u64 = 86_400;
+
+/// The OPTIONS ping keys of a trunk: `ping_interval` 0 (off) or within bounds, both thresholds at least 1.
+fn check_ping(key: &str, trunk: &Trunk) -> Result<(), Invalid> {
+    let interval = trunk.ping_interval;
+    if interval != 0 && !(MIN_PING_INTERVAL..=MAX_PING_INTERVAL).contains(&interval) {
+        return Err(invalid(
+            format!("{key}.ping_interval"),
+            format!(
+                "must be 0 (no pings) or between {MIN_PING_INTERVAL} and {MAX_PING_INTERVAL} seconds, not {interval}"
+            ),
+        ));
+    }
+    for (name, value) in [("ping_down_after", trunk.ping_down_after), ("ping_up_after", trunk.ping_up_after)]
+    {
+        if value == 0 {
+            return Err(invalid(format!("{key}.{name}"), "must be at least 1"));
+        }
+    }
+    Ok(())
 }
 
 fn check_uri(key: &str, text: &str) -> Result<(), Invalid> {

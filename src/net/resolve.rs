@@ -139,6 +139,16 @@ impl Resolver {
         Resolver { inner: Arc::new(inner) }
     }
 
+    /// hickory's default configuration (Google public DNS) with our cache settings: what `from_system`
+    /// falls back to when the system configuration cannot be read, for a caller left with an error.
+    pub fn public_defaults() -> Resolver {
+        let inner =
+            TokioResolver::builder_with_config(ResolverConfig::default(), TokioConnectionProvider::default())
+                .with_options(with_cache_options(ResolverOpts::default()))
+                .build();
+        Resolver { inner: Arc::new(inner) }
+    }
+
     /// One name server (UDP, and TCP for truncated answers), no search list, no hosts file, short timeouts:
     /// for tests.
     pub fn with_nameserver(addr: SocketAddr) -> Resolver {
@@ -759,6 +769,13 @@ mod tests {
         // Reads /etc/resolv.conf, or falls back to hickory's defaults: either way no error and no panic,
         // and no runtime is needed until the first lookup.
         let resolver = Resolver::from_system().expect("a resolver");
+        assert!(!resolver.inner.config().name_servers().is_empty());
+        assert_eq!(resolver.inner.options().cache_size, CACHE_ENTRIES);
+    }
+
+    #[test]
+    fn public_defaults_build_outside_a_runtime_with_our_cache() {
+        let resolver = Resolver::public_defaults();
         assert!(!resolver.inner.config().name_servers().is_empty());
         assert_eq!(resolver.inner.options().cache_size, CACHE_ENTRIES);
     }

@@ -20,3 +20,4 @@ pub mod session_timer;
 pub mod stateless;
 pub mod time;
 pub mod transaction;
+pub mod trunk_health;

@@ -1,5 +1,7 @@
 //! Who may call and where a call goes: `routes` tried in order, first match wins, no match → 403 and
-//! nothing is sent anywhere (default deny: an open relay to a paid trunk is toll fraud).
+//! nothing is sent anywhere (default deny: an open relay to a paid trunk is toll fraud). A route to a trunk
+//! that OPTIONS pings found down is passed over for the next match; when every match goes to a down trunk
+//! the answer is 503 (the caller was allowed, the service is unavailable).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use regex::Regex;
 
 use super::call::{CallConfig, PassList};
 use super::transaction::TimerConfig;
+use super::trunk_health::TrunkHealth;
 use crate::config::{Config, RouteTo, SessionTimerConfig};
 
 /// Where a matched route sends the call.
@@ -46,9 +49,20 @@ pub struct RouteEntry {
     pub call: Arc<CallConfig>,
 }
 
+/// Why no route takes an INVITE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoRoute {
+    /// No route admits this source and user: 403, nothing is sent anywhere.
+    Forbidden,
+    /// Routes admit it, but each goes to a trunk that is down: 503.
+    TrunksDown,
+}
+
 #[derive(Debug, Clone)]
 pub struct Router {
     routes: Vec<RouteEntry>,
+    /// Which trunks are up (written by the pinger; every trunk is up until pings say otherwise).
+    health: TrunkHealth,
 }
 
 impl Router {
@@ -134,16 +148,31 @@ impl Router {
                 }
             })
             .collect();
-        Router { routes }
+        Router { routes, health: TrunkHealth::all_up(config.trunks.len()) }
     }
 
-    /// The first route whose `from` admits `source` and whose `user` (if any) matches the Request-URI user.
-    pub fn route_for(&self, source: IpAddr, user: Option<&str>) -> Option<&RouteEntry> {
+    /// The shared up/down view of the trunks this router reads; the pinger writes it.
+    pub fn health(&self) -> &TrunkHealth {
+        &self.health
+    }
+
+    /// The first route whose `from` admits `source`, whose `user` (if any) matches the Request-URI user
+    /// and whose target is not a trunk that is down.
+    pub fn route_for(&self, source: IpAddr, user: Option<&str>) -> Result<&RouteEntry, NoRoute> {
         let source = canonical(source);
-        self.routes.iter().find(|route| {
-            route.sources.iter().any(|net| net.contains(&source))
-                && route.user.as_ref().is_none_or(|re| re.is_match(user.unwrap_or("")))
-        })
+        let mut admitted = false;
+        for route in &self.routes {
+            let matches = route.sources.iter().any(|net| net.contains(&source))
+                && route.user.as_ref().is_none_or(|re| re.is_match(user.unwrap_or("")));
+            if !matches {
+                continue;
+            }
+            match route.target {
+                Target::Trunk(trunk) if !self.health.is_up(trunk) => admitted = true,
+                _ => return Ok(route),
+            }
+        }
+        Err(if admitted { NoRoute::TrunksDown } else { NoRoute::Forbidden })
     }
 }
 
@@ -179,18 +208,18 @@ routes:
     fn first_matching_route_wins_and_no_match_is_none() {
         let r = router(YAML);
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert_eq!(r.route_for(ip("10.1.2.3"), Some("911")).map(|r| r.name.as_str()), Some("emergency"));
+        assert_eq!(r.route_for(ip("10.1.2.3"), Some("911")).map(|r| r.name.as_str()), Ok("emergency"));
         assert_eq!(
             r.route_for(ip("10.1.2.3"), Some("9110")).map(|r| r.name.as_str()),
-            Some("out"),
+            Ok("out"),
             "whole match"
         );
-        assert_eq!(r.route_for(ip("203.0.113.9"), Some("alice")).map(|r| r.name.as_str()), Some("in"));
-        assert!(r.route_for(ip("192.0.2.1"), Some("911")).is_none(), "default deny");
-        assert!(r.route_for(ip("203.0.114.1"), None).is_none());
+        assert_eq!(r.route_for(ip("203.0.113.9"), Some("alice")).map(|r| r.name.as_str()), Ok("in"));
+        assert_eq!(r.route_for(ip("192.0.2.1"), Some("911")).err(), Some(NoRoute::Forbidden), "default deny");
+        assert_eq!(r.route_for(ip("203.0.114.1"), None).err(), Some(NoRoute::Forbidden));
         assert_eq!(
             r.route_for(ip("::ffff:10.0.0.1"), None).map(|r| r.name.as_str()),
-            Some("out"),
+            Ok("out"),
             "v4-mapped v6"
         );
     }
@@ -254,6 +283,51 @@ routes:
 
     #[test]
     fn empty_routes_allow_nothing() {
-        assert!(router("routes: []\n").route_for("127.0.0.1".parse().unwrap(), None).is_none());
+        let none = router("routes: []\n").route_for("127.0.0.1".parse().unwrap(), None).err();
+        assert_eq!(none, Some(NoRoute::Forbidden));
+    }
+
+    const FAILOVER: &str = "
+trunks:
+  - { name: primary, uri: 'sip:primary.example.com', ping_interval: 30 }
+  - { name: backup, uri: 'sip:backup.example.com', ping_interval: 30 }
+routes:
+  - { name: emergency, from: { source: 10.0.0.0/8 }, user: '911', to: { trunk: backup } }
+  - { name: via-primary, from: { source: 10.0.0.0/8 }, to: { trunk: primary } }
+  - { name: via-backup, from: { source: 10.0.0.0/8 }, to: { trunk: backup } }
+  - { name: lab-primary, from: { source: 192.168.0.0/16 }, to: { trunk: primary } }
+  - { name: lab-local, from: { source: 192.168.0.0/16 }, user: 'local', to: 'sip:192.168.1.1' }
+";
+
+    #[test]
+    fn a_route_to_a_down_trunk_gives_way_to_the_next_match() {
+        let r = router(FAILOVER);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let name = |source: &str, user: Option<&str>| r.route_for(ip(source), user).map(|r| r.name.as_str());
+        assert_eq!(name("10.0.0.1", None), Ok("via-primary"), "all up: the first match");
+        r.health().set(0, false);
+        assert_eq!(name("10.0.0.1", None), Ok("via-backup"));
+        assert_eq!(name("10.0.0.1", Some("911")), Ok("emergency"));
+        // The user must still match: a route further down that does not match is no fallback.
+        assert_eq!(name("192.168.1.5", Some("bob")), Err(NoRoute::TrunksDown));
+        assert_eq!(name("192.168.1.5", Some("local")), Ok("lab-local"));
+        r.health().set(0, true);
+        assert_eq!(name("10.0.0.1", None), Ok("via-primary"), "up again: back to the first");
+        assert_eq!(name("192.168.1.5", Some("bob")), Ok("lab-primary"));
+    }
+
+    #[test]
+    fn every_match_to_a_down_trunk_is_503_no_match_is_still_403() {
+        let r = router(FAILOVER);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        r.health().set(0, false);
+        r.health().set(1, false);
+        assert_eq!(r.route_for(ip("10.0.0.1"), None).err(), Some(NoRoute::TrunksDown));
+        assert_eq!(r.route_for(ip("10.0.0.1"), Some("911")).err(), Some(NoRoute::TrunksDown));
+        assert_eq!(r.route_for(ip("172.16.0.1"), None).err(), Some(NoRoute::Forbidden), "default deny");
+        // Clones share the view: the dispatcher's router sees what the pinger writes.
+        let clone = r.clone();
+        r.health().set(1, true);
+        assert_eq!(clone.route_for(ip("10.0.0.1"), None).map(|r| r.name.as_str()), Ok("via-backup"));
     }
 }

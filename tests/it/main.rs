@@ -6,6 +6,7 @@ mod dns_server;
 mod failover;
 mod layering;
 mod malformed;
+mod ping;
 mod rfc4475;
 mod sim;
 mod sipp;

@@ -241,3 +241,32 @@ fn tls_trunk_with_an_untrusted_certificate_fails_the_call_with_503() {
         .unwrap_or_else(|| panic!("no OPTIONS answer after the failure\n{}", daemon.report()));
     assert_eq!(status_code(&answer), Some(200));
 }
+
+/// `tls_server_name` on a trunk whose URI is an IP address: the SNI and the certificate check use that name
+/// (the test certificate is for `localhost` and `trunk.test`), never the address.
+#[test]
+fn tls_server_name_of_a_trunk_is_the_sni_for_an_ip_uri() {
+    let pki = Pki::new();
+    let rt = runtime();
+    let uas = TlsUas::start(&rt, pki.server(), false);
+    let daemon = Daemon::builder()
+        .tls_listener(&pki.path("cert.pem"), &pki.path("key.pem"))
+        .yaml(&format!(
+            "trunks:\n  - {{ name: t, uri: 'sips:127.0.0.1:{}', tls_server_name: trunk.test, \
+             inbound_from: [192.0.2.0/24] }}\n\
+             routes:\n  - {{ name: out, from: {{ source: 127.0.0.0/8 }}, to: {{ trunk: t }} }}\n\
+             tls: {{ ca_file: '{}' }}\n",
+            uas.port,
+            pki.path("ca.pem").display()
+        ))
+        .start();
+    let caller = Sipp::new("call_uac.xml")
+        .remote(daemon.udp_addr())
+        .args(["-t", "u1", "-m", "1", "-d", "200", "-timeout", "20s", "-timeout_error"])
+        .timeout(Duration::from_secs(40))
+        .run();
+    let log = wait_for_uas(&uas, WAIT, |l| l.requests.iter().any(|(_, m)| m == "BYE"));
+    let report = || format!("{}\nUAS: {log:#?}\n{}", caller.report(), daemon.report());
+    assert!(caller.success(), "the call failed\n{}", report());
+    assert_eq!(log.sni, [Some("trunk.test".to_owned())], "SNI from tls_server_name\n{}", report());
+}
