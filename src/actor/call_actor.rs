@@ -120,7 +120,12 @@ async fn next_target(
             }
         }
         tracing::debug!(to = %peer.addr, transport = peer.transport.as_str(), "leg B target");
-        return Ok((ctx.listeners.setup(peer), !targets.is_empty()));
+        let more = !targets.is_empty();
+        if !more {
+            // A held call keeps no buffer for targets it will never try.
+            *targets = VecDeque::new();
+        }
+        return Ok((ctx.listeners.setup(peer), more));
     }
     Err(last)
 }
@@ -140,24 +145,28 @@ pub struct Started {
     pub call: Box<Call<Peer>>,
     pub guard: IndexGuard,
     pub mailbox: mpsc::Receiver<Mail>,
-    pub target: String,
-    /// The TLS server name the route's trunk asks for (`tls_server_name` or its profile), over the URI host.
-    pub server_name: Option<Arc<str>>,
-    pub route: String,
     pub call_id_a: String,
 }
 
-pub fn spawn(started: Started, ctx: CallContext) {
+pub fn spawn(started: Started, ctx: Arc<CallContext>) {
     let span = tracing::info_span!("call", a = %started.call_id_a, b = %started.call.b_call_id());
     tokio::spawn(run(started, ctx).instrument(span));
 }
 
-async fn run(started: Started, ctx: CallContext) {
-    let Started { mut call, guard, mut mailbox, target, server_name, route, .. } = started;
+async fn run(started: Started, ctx: Arc<CallContext>) {
+    // Only what the call needs for its whole life stays in this future: the call, its mailbox and index
+    // guard, and the route's shared configuration (no per-call copies of names and targets).
+    let Started { mut call, guard, mut mailbox, call_id_a } = started;
+    drop(call_id_a);
+    let config = Arc::clone(call.config());
+    let (target, route) = (config.target.as_str(), config.route.as_str());
+    let server_name = config.server_name.as_deref().map(Arc::from);
     let began = clock::now();
     tracing::info!(%route, %target, "call started");
     flush(&mut call, &ctx.outbound, began);
-    let mut targets = match resolve(&target, server_name.as_ref(), &ctx).await {
+    // Boxed: the lookup and connect futures are large, and an async fn is as big as its largest await; the
+    // task of a held call should not carry their size for hours.
+    let mut targets = match Box::pin(resolve(target, server_name.as_ref(), &ctx)).await {
         Ok(targets) => targets,
         Err(why) => {
             call.handle_input(clock::now(), Input::Unreachable(why));
@@ -165,7 +174,7 @@ async fn run(started: Started, ctx: CallContext) {
         }
     };
     if !targets.is_empty() {
-        connect_next(&mut call, &mut targets, &ctx).await;
+        Box::pin(connect_next(&mut call, &mut targets, &ctx)).await;
     }
     let mut shutdown = ctx.shutdown.clone();
     let mut stopping = false;
@@ -174,7 +183,7 @@ async fn run(started: Started, ctx: CallContext) {
         let flushed = flush(&mut call, &ctx.outbound, began);
         reported |= flushed.ended;
         if flushed.next_target {
-            connect_next(&mut call, &mut targets, &ctx).await;
+            Box::pin(connect_next(&mut call, &mut targets, &ctx)).await;
             continue;
         }
         if call.is_finished() {

@@ -24,7 +24,7 @@ pub struct Dispatcher {
     router: Router,
     endpoint: mpsc::Sender<Mail>,
     calls: Arc<CallIndex>,
-    call_ctx: CallContext,
+    call_ctx: Arc<CallContext>,
     max_calls: usize,
     seeds: AtomicU64,
     /// The pinger's mailbox, when some trunk is pinged.
@@ -42,6 +42,7 @@ impl Dispatcher {
     ) -> Arc<Dispatcher> {
         let seed = fastrand::u64(..);
         let seeds = AtomicU64::new(seed);
+        let call_ctx = Arc::new(call_ctx);
         Arc::new(Dispatcher { router, endpoint, calls, call_ctx, max_calls, seeds, pinger })
     }
 
@@ -135,16 +136,8 @@ impl Dispatcher {
         let (tx, rx) = mpsc::channel(call_actor::MAILBOX);
         match self.calls.insert(&call_id_a, call.b_call_id(), tx, self.max_calls) {
             Ok(guard) => {
-                let started = Started {
-                    call,
-                    guard,
-                    mailbox: rx,
-                    target: route.target_uri.clone(),
-                    server_name: route.server_name.as_deref().map(Arc::from),
-                    route: route.name.clone(),
-                    call_id_a,
-                };
-                call_actor::spawn(started, self.call_ctx.clone());
+                let started = Started { call, guard, mailbox: rx, call_id_a };
+                call_actor::spawn(started, Arc::clone(&self.call_ctx));
             }
             Err(Refused::Exists) => {
                 let _ = self.to_call(&peer, Message::Request(request));

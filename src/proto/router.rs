@@ -131,6 +131,8 @@ impl Router {
                     timer_a: timer_a.clone(),
                     timer_b: timer_b.clone(),
                     failover_max_retry_after: config.limits.failover_max_retry_after,
+                    route: route.name.clone(),
+                    server_name: server_name.clone(),
                 });
                 RouteEntry {
                     call,

@@ -45,7 +45,7 @@ impl<P: Clone> Call<P> {
         }
         self.b.stamp(&mut retry, &mut self.ids);
         if *role == ClientRole::Invite {
-            self.invite_b = Some(retry.clone());
+            self.invite_b = Some(Box::new(retry.clone()));
         }
         tracing::info!(method = %sent.method, realm = challenge.realm(), "answering the trunk's digest challenge");
         self.b.start_client(retry, role.clone(), self.config.timers, now);

@@ -193,13 +193,13 @@ impl<P: Clone> Call<P> {
             } else {
                 self.ack_relay = Some(AckRelay { on: origin, on_cseq: origin_cseq, to_cseq: sent_cseq });
             }
-            self.leg_mut(origin).pending_2xx = Some(Pending2xx {
+            self.leg_mut(origin).pending_2xx = Some(Box::new(Pending2xx {
                 response: relayed.clone(),
                 cseq: origin_cseq,
                 next: now + self.config.timers.t1,
                 interval: self.config.timers.t1,
                 give_up: now + self.config.timers.timer_b(),
-            });
+            }));
         }
         self.respond_server(now, origin, &from, relayed);
     }

@@ -74,7 +74,8 @@ pub struct Leg<P> {
     pub dialog: Option<Dialog>,
     pub servers: Vec<Server>,
     pub clients: Vec<Client>,
-    pub pending_2xx: Option<Pending2xx>,
+    /// Boxed: a held call has none, and a response is large.
+    pub pending_2xx: Option<Box<Pending2xx>>,
     /// The call ended while `pending_2xx` waited for its ACK: the BYE goes once it comes (or 64·T1 pass).
     pub held_bye: Option<HeldBye>,
     /// The ACKs we sent for their 2xx responses (CSeq number, request), newest last: a repeated 2xx gets

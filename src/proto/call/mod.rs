@@ -74,6 +74,10 @@ pub struct CallConfig {
     /// RFC 4028 settings for leg A and leg B (each leg negotiates and runs its own timer).
     pub timer_a: SessionTimerConfig,
     pub timer_b: SessionTimerConfig,
+    /// The route's name, for the log.
+    pub route: String,
+    /// The TLS server name leg B's trunk asks for (its `tls_server_name` or profile), over the URI's host.
+    pub server_name: Option<String>,
     /// A 503 whose Retry-After is at most this many seconds still fails over to the next target (one
     /// without Retry-After always does); a longer one goes to the caller.
     pub failover_max_retry_after: u32,
@@ -152,7 +156,8 @@ pub struct Call<P> {
     /// they were sent to (an ACK for a repeated 503 goes there); what they deliver is ignored.
     retired: Vec<Leg<P>>,
     /// Leg B's INVITE as sent (for CANCEL and the dialog), once sent.
-    invite_b: Option<Request>,
+    /// Boxed: only while leg B is being set up (a held call has dropped it).
+    invite_b: Option<Box<Request>>,
     b_provisional: bool,
     cancel_pending: bool,
     cancel_deadline: Option<Instant>,
@@ -218,6 +223,11 @@ impl<P: Clone> Call<P> {
     }
 
     /// Leg B's Call-ID, for the actor's call index.
+    /// What the call was configured with (shared by every call of its route).
+    pub fn config(&self) -> &Arc<CallConfig> {
+        &self.config
+    }
+
     pub fn b_call_id(&self) -> &str {
         &self.b_call_id
     }

@@ -87,7 +87,7 @@ impl<P: Clone> Call<P> {
             invite.body = self.b.sdp.outgoing(&invite.body);
         }
         self.b.stamp(&mut invite, &mut self.ids);
-        self.invite_b = Some(invite.clone());
+        self.invite_b = Some(Box::new(invite.clone()));
         self.b.start_client(invite, ClientRole::Invite, self.config.timers, now);
         self.phase = Phase::Calling;
         self.ring_deadline = Some(now + self.config.ring_timeout);
@@ -221,13 +221,13 @@ impl<P: Clone> Call<P> {
             self.ack_relay = Some(AckRelay { on: LegId::A, on_cseq: a_cseq, to_cseq: b_cseq });
         }
         self.a.dialog = invite_a.as_ref().and_then(|r| Dialog::as_uas(r, &self.a_tag));
-        self.a.pending_2xx = Some(Pending2xx {
+        self.a.pending_2xx = Some(Box::new(Pending2xx {
             response: sent,
             cseq: a_cseq,
             next: now + self.config.timers.t1,
             interval: self.config.timers.t1,
             give_up: now + self.config.timers.timer_b(),
-        });
+        }));
         self.phase = Phase::Confirmed;
         self.ring_deadline = None;
         self.out.push_back(Output::Answered);
@@ -307,7 +307,7 @@ impl<P: Clone> Call<P> {
         if !self.b.timer.on_422(min_se_of_422(response)) {
             return false;
         }
-        let mut retry = sent.clone();
+        let mut retry = (*sent).clone();
         retry.headers.remove_first(&HeaderName::VIA);
         let seq = sent.cseq().map_or(1, |c| c.seq + 1);
         retry.headers.set(HeaderName::CSEQ, format!("{seq} INVITE"));
@@ -318,7 +318,7 @@ impl<P: Clone> Call<P> {
         self.b.timer.decorate_request(&mut retry.headers);
         self.b.stamp(&mut retry, &mut self.ids);
         tracing::info!(asked = self.b.timer.asking().0, "leg B answered 422: retrying with its Min-SE");
-        self.invite_b = Some(retry.clone());
+        self.invite_b = Some(Box::new(retry.clone()));
         self.b_provisional = false;
         self.b.start_client(retry, ClientRole::Invite, self.config.timers, now);
         true

@@ -212,13 +212,13 @@ impl<P: Clone> Call<P> {
             server.tx.respond(now, response.clone());
         }
         if request.method == Method::Invite && response.status == 200 {
-            leg.pending_2xx = Some(Pending2xx {
+            leg.pending_2xx = Some(Box::new(Pending2xx {
                 cseq: request.cseq().map_or(0, |c| c.seq),
                 next: now + timers.t1,
                 interval: timers.t1,
                 give_up: now + timers.timer_b(),
                 response,
-            });
+            }));
         }
         tracing::info!(leg = %id, method = %request.method, "peer's refresh answered on its own leg");
         true

@@ -168,6 +168,8 @@ impl World {
                 timer_a: Default::default(),
                 timer_b: Default::default(),
                 failover_max_retry_after: 0,
+                route: "test".into(),
+                server_name: None,
             },
             finished_at: None,
             answered: false,

@@ -76,6 +76,8 @@ pub(super) fn config() -> CallConfig {
         timer_a: Default::default(),
         timer_b: Default::default(),
         failover_max_retry_after: 0,
+        route: "test".into(),
+        server_name: None,
     }
 }
 
