@@ -16,8 +16,8 @@ use crate::daemon::{
     check_config, config_yaml_listening, fill_local, free_port, header_values, options_request, status_code,
     Daemon,
 };
-use crate::sipp::Sipp;
-use crate::tls_peer::{runtime, text, wait_for_uas, Pki, SipStream, TlsUas, WAIT};
+use crate::sipp::{Sipp, SippResult};
+use crate::tls_peer::{runtime, text, wait_for_uas, Pki, SipStream, TlsUas, UasLog, WAIT};
 
 /// An OPTIONS or INVITE over TLS from `local` (Via transport TLS), Call-ID `{id}@tls`.
 fn request_over_tls(method: &str, id: &str, local: SocketAddr, daemon: SocketAddr) -> Vec<u8> {
@@ -141,18 +141,24 @@ fn daemon_with_tls_trunk(pki: &Pki, uas_port: u16, ca_file: &str) -> Daemon {
         .start()
 }
 
+/// One SIPp call (UDP) to the daemon, held `hold_ms`, and what the TLS UAS saw once the BYE reached it.
+fn call_through(daemon: &Daemon, uas: &TlsUas, hold_ms: &str) -> (SippResult, UasLog) {
+    let caller = Sipp::new("call_uac.xml")
+        .remote(daemon.udp_addr())
+        .args(["-t", "u1", "-m", "1", "-d", hold_ms, "-timeout", "20s", "-timeout_error"])
+        .timeout(Duration::from_secs(40))
+        .run();
+    let log = wait_for_uas(uas, WAIT, |l| l.requests.iter().any(|(_, m)| m == "BYE"));
+    (caller, log)
+}
+
 #[test]
 fn tls_call_to_a_sips_trunk_sends_sni_and_keeps_one_connection() {
     let pki = Pki::new();
     let rt = runtime();
     let uas = TlsUas::start(&rt, pki.server(), false);
     let daemon = daemon_with_tls_trunk(&pki, uas.port, "ca.pem");
-    let caller = Sipp::new("call_uac.xml")
-        .remote(daemon.udp_addr())
-        .args(["-t", "u1", "-m", "1", "-d", "200", "-timeout", "20s", "-timeout_error"])
-        .timeout(Duration::from_secs(40))
-        .run();
-    let log = wait_for_uas(&uas, WAIT, |l| l.requests.iter().any(|(_, m)| m == "BYE"));
+    let (caller, log) = call_through(&daemon, &uas, "200");
     let report = || format!("{}\nUAS: {log:#?}\n{}", caller.report(), daemon.report());
     assert!(caller.success(), "the call failed\n{}", report());
     assert_eq!(log.handshake_errors, Vec::<String>::new(), "{}", report());
@@ -179,12 +185,7 @@ fn tls_connection_lost_mid_dialog_is_reopened_for_the_next_request() {
     let rt = runtime();
     let uas = TlsUas::start(&rt, pki.server(), true);
     let daemon = daemon_with_tls_trunk(&pki, uas.port, "ca.pem");
-    let caller = Sipp::new("call_uac.xml")
-        .remote(daemon.udp_addr())
-        .args(["-t", "u1", "-m", "1", "-d", "500", "-timeout", "20s", "-timeout_error"])
-        .timeout(Duration::from_secs(40))
-        .run();
-    let log = wait_for_uas(&uas, WAIT, |l| l.requests.iter().any(|(_, m)| m == "BYE"));
+    let (caller, log) = call_through(&daemon, &uas, "500");
     let report = || format!("{}\nUAS: {log:#?}\n{}", caller.report(), daemon.report());
     assert!(caller.success(), "the call failed\n{}", report());
     let requests: Vec<(usize, &str)> = log.requests.iter().map(|(c, m)| (*c, m.as_str())).collect();
@@ -260,12 +261,7 @@ fn tls_server_name_of_a_trunk_is_the_sni_for_an_ip_uri() {
             pki.path("ca.pem").display()
         ))
         .start();
-    let caller = Sipp::new("call_uac.xml")
-        .remote(daemon.udp_addr())
-        .args(["-t", "u1", "-m", "1", "-d", "200", "-timeout", "20s", "-timeout_error"])
-        .timeout(Duration::from_secs(40))
-        .run();
-    let log = wait_for_uas(&uas, WAIT, |l| l.requests.iter().any(|(_, m)| m == "BYE"));
+    let (caller, log) = call_through(&daemon, &uas, "200");
     let report = || format!("{}\nUAS: {log:#?}\n{}", caller.report(), daemon.report());
     assert!(caller.success(), "the call failed\n{}", report());
     assert_eq!(log.sni, [Some("trunk.test".to_owned())], "SNI from tls_server_name\n{}", report());

@@ -9,7 +9,12 @@ const B2: u8 = 3;
 impl Harness {
     /// A call whose INVITE went to its first target with more to come.
     fn calling_with_fallback() -> Harness {
-        let mut h = Harness::new(invite_a("", OFFER));
+        Harness::calling_with_fallback_and(config())
+    }
+
+    /// [`Harness::calling_with_fallback`] with a call configuration of the test's own.
+    fn calling_with_fallback_and(config: CallConfig) -> Harness {
+        let mut h = Harness::with_config(invite_a("", OFFER), config);
         assert_eq!(as_response(&h.only(A)).status, 100);
         h.input(Input::Target { setup: setup(B, "10.0.0.1:5060"), more: true });
         let invite = as_request(&h.only(B)).clone();
@@ -88,11 +93,7 @@ fn the_last_targets_503_goes_to_the_caller() {
 
 #[test]
 fn a_503_with_a_long_retry_after_is_not_failed_over() {
-    let mut h =
-        Harness::with_config(invite_a("", OFFER), CallConfig { failover_max_retry_after: 30, ..config() });
-    h.take(A);
-    h.input(Input::Target { setup: setup(B, "10.0.0.1:5060"), more: true });
-    h.invite_b = Some(as_request(&h.only(B)).clone());
+    let mut h = Harness::calling_with_fallback_and(CallConfig { failover_max_retry_after: 30, ..config() });
     let mut busy = h.b_response(503, "b1", "");
     busy.headers.push(HeaderName::RETRY_AFTER, "120");
     h.feed_b(busy);
@@ -100,11 +101,7 @@ fn a_503_with_a_long_retry_after_is_not_failed_over() {
     assert_eq!(as_response(&h.only(A)).status, 503, "Retry-After 120 > 30: the caller is told");
     h.assert_ended(EndReason::Rejected(503));
 
-    let mut h =
-        Harness::with_config(invite_a("", OFFER), CallConfig { failover_max_retry_after: 30, ..config() });
-    h.take(A);
-    h.input(Input::Target { setup: setup(B, "10.0.0.1:5060"), more: true });
-    h.invite_b = Some(as_request(&h.only(B)).clone());
+    let mut h = Harness::calling_with_fallback_and(CallConfig { failover_max_retry_after: 30, ..config() });
     let mut brief = h.b_response(503, "b1", "");
     brief.headers.push(HeaderName::RETRY_AFTER, "10 (overloaded)");
     h.feed_b(brief);
