@@ -164,12 +164,7 @@ fn tls_files_are_required_for_tls_and_refused_elsewhere() {
         ("tls: { ca: x.pem }\n", "tls.ca", "unknown field"),
         ("tls: { ca_file: [a, b] }\n", "tls.ca_file", "is invalid"),
     ];
-    for (text, key, reason) in cases {
-        let err = load(text).unwrap_err();
-        assert_eq!(err.key, key, "{text}: {err}");
-        assert!(err.reason.contains(reason), "{text}: {err}");
-        assert!(err.to_string().starts_with(&format!("test.yaml: {key} ")), "{err}");
-    }
+    assert_refused(&cases);
 }
 
 #[test]
@@ -214,10 +209,19 @@ fn trunk_ping_keys_are_checked() {
         ("ping_up_after: -1", "trunks[0].ping_up_after", "is invalid"),
         ("ping_every: 30", "trunks[0].ping_every", "unknown field"),
     ];
-    for (keys, key, reason) in cases {
-        let text = format!("trunks: [{{ name: t, uri: 'sip:t', {keys} }}]\n");
-        let err = load(&text).unwrap_err();
-        assert_eq!(err.key, key, "{text}: {err}");
+    let texts: Vec<String> =
+        cases.iter().map(|(keys, ..)| format!("trunks: [{{ name: t, uri: 'sip:t', {keys} }}]\n")).collect();
+    let cases: Vec<(&str, &str, &str)> =
+        cases.iter().zip(&texts).map(|((_, key, reason), text)| (text.as_str(), *key, *reason)).collect();
+    assert_refused(&cases);
+}
+
+/// Each (config text, key, reason) is refused with that key and a reason containing that text, printed as
+/// `test.yaml: key reason`.
+fn assert_refused(cases: &[(&str, &str, &str)]) {
+    for (text, key, reason) in cases {
+        let err = load(text).unwrap_err();
+        assert_eq!(err.key, *key, "{text}: {err}");
         assert!(err.reason.contains(reason), "{text}: {err}");
         assert!(err.to_string().starts_with(&format!("test.yaml: {key} ")), "{err}");
     }

@@ -44,19 +44,34 @@ fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~[]:".contains(&b))
 }
 
+/// The `name[=value]` items of `;a=b;c` text, borrowed and trimmed; `None` for an item where the text
+/// is broken (no `;` before it, or a quote that never closes), and nothing after that.
+fn items(text: &str) -> impl Iterator<Item = Option<(&str, Option<&str>)>> {
+    let mut rest = text.trim();
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let item = rest.strip_prefix(';').map(str::trim_start).and_then(|after| {
+            let (item, tail) = after.split_at(param_end(after)?);
+            rest = tail.trim_start();
+            Some(match item.split_once('=') {
+                Some((n, v)) => (n.trim(), Some(v.trim())),
+                None => (item.trim(), None),
+            })
+        });
+        if item.is_none() {
+            rest = "";
+        }
+        Some(item)
+    })
+}
+
 /// Parses `;a=b;c;d="quoted"`. Returns `None` when a name is not a token or a quote is unbalanced.
 pub fn parse_params(text: &str) -> Option<Params> {
     let mut params = Params::default();
-    let mut rest = text.trim();
-    while !rest.is_empty() {
-        rest = rest.strip_prefix(';')?.trim_start();
-        let end = param_end(rest)?;
-        let (item, tail) = rest.split_at(end);
-        rest = tail.trim_start();
-        let (name, value) = match item.split_once('=') {
-            Some((n, v)) => (n.trim(), Some(v.trim())),
-            None => (item.trim(), None),
-        };
+    for item in items(text) {
+        let (name, value) = item?;
         if !is_token(name) {
             return None;
         }
@@ -74,16 +89,8 @@ pub fn parse_params(text: &str) -> Option<Params> {
 /// One parameter of `;a=b;c` text, borrowed and without building a [`Params`]: the accessor for messages
 /// the parser already validated (a value comes back as written, quotes included).
 pub fn find_param<'a>(text: &'a str, name: &str) -> Option<Option<&'a str>> {
-    let mut rest = text.trim();
-    while let Some(after) = rest.strip_prefix(';') {
-        let after = after.trim_start();
-        let end = param_end(after)?;
-        let (item, tail) = after.split_at(end);
-        rest = tail.trim_start();
-        let (n, value) = match item.split_once('=') {
-            Some((n, v)) => (n.trim(), Some(v.trim())),
-            None => (item.trim(), None),
-        };
+    for item in items(text) {
+        let (n, value) = item?;
         if n.eq_ignore_ascii_case(name) {
             return Some(value);
         }
