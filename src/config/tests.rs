@@ -226,3 +226,18 @@ fn assert_refused(cases: &[(&str, &str, &str)]) {
         assert!(err.to_string().starts_with(&format!("test.yaml: {key} ")), "{err}");
     }
 }
+
+#[test]
+fn limits_too_far_out_for_the_clock_are_refused() {
+    assert_refused(&[
+        (
+            "limits: { ring_timeout: 18446744073709551615 }\n",
+            "limits.ring_timeout",
+            "at most 31536000 seconds",
+        ),
+        ("limits: { tcp_idle_timeout: 31536001 }\n", "limits.tcp_idle_timeout", "not 31536001"),
+        ("limits: { stats_interval: 99999999999 }\n", "limits.stats_interval", "a year"),
+    ]);
+    load("limits: { ring_timeout: 31536000, tcp_idle_timeout: 31536000, stats_interval: 31536000 }\n")
+        .expect("a year is allowed");
+}

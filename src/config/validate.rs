@@ -8,6 +8,9 @@ use crate::sip::{HostPort, Uri};
 
 type Invalid = (String, String);
 
+/// The longest duration a `limits` key may give (a year).
+const MAX_SECONDS: u64 = 365 * 86_400;
+
 fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Invalid {
     (key.into(), reason.into())
 }
@@ -50,6 +53,19 @@ impl Config {
         }
         if self.limits.tcp_idle_timeout == 0 {
             return Err(invalid("limits.tcp_idle_timeout", "must be at least 1 second"));
+        }
+        // A deadline this far out would overflow the clock: refuse it here rather than panic later.
+        for (key, secs) in [
+            ("limits.ring_timeout", self.limits.ring_timeout),
+            ("limits.tcp_idle_timeout", self.limits.tcp_idle_timeout),
+            ("limits.stats_interval", self.limits.stats_interval),
+        ] {
+            if secs > MAX_SECONDS {
+                return Err(invalid(
+                    key,
+                    format!("must be at most {MAX_SECONDS} seconds (a year), not {secs}"),
+                ));
+            }
         }
         // Trunks some route sends calls to: only those use their credentials.
         let targets: HashSet<&str> = self
