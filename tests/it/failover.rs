@@ -12,7 +12,10 @@ use sst_b2bua::sip::{self, Message, Method};
 
 use crate::daemon::{free_port, Daemon};
 use crate::dns_server::{DnsServer, Zone};
-use crate::sipp::{Sipp, Transport};
+use crate::sipp::{run_caller, start_callee, Bounds, Transport};
+
+/// One call's SIPp bounds: its own `-timeout` and the harness's.
+const BOUNDS: Bounds = Bounds { sipp: "30s", outer: Duration::from_secs(45) };
 
 /// A UDP UAS that answers every INVITE 503 and counts the INVITEs and ACKs it got.
 struct Refuser {
@@ -62,11 +65,7 @@ fn daemon_with_dns(dns: &DnsServer, target: &str) -> Daemon {
 #[test]
 fn failover_503_from_the_first_srv_target_moves_the_call_to_the_second() {
     let refuser = Refuser::start();
-    let mut callee = Sipp::new("call_uas.xml")
-        .args(["-t", "u1", "-m", "1", "-timeout", "30s", "-timeout_error"])
-        .timeout(Duration::from_secs(45))
-        .spawn();
-    callee.wait_listening(Duration::from_secs(5));
+    let callee = start_callee("call_uas.xml", Transport::Udp, 1, &[], BOUNDS);
     let zone = Zone::new()
         .srv("_sip._udp.trunk.test", 10, 0, refuser.port, "first.trunk.test")
         .srv("_sip._udp.trunk.test", 20, 0, callee.port(), "second.trunk.test")
@@ -74,11 +73,7 @@ fn failover_503_from_the_first_srv_target_moves_the_call_to_the_second() {
         .a("second.trunk.test", "127.0.0.1");
     let dns = DnsServer::start(zone);
     let daemon = daemon_with_dns(&dns, "sip:trunk.test");
-    let caller = Sipp::new("call_uac.xml")
-        .remote(daemon.udp_addr())
-        .args(["-t", "u1", "-m", "1", "-d", "200", "-timeout", "30s", "-timeout_error"])
-        .timeout(Duration::from_secs(45))
-        .run();
+    let caller = run_caller("call_uac.xml", &daemon, Transport::Udp, 1, &["-d", "200"], BOUNDS);
     caller.assert_success();
     callee.wait().assert_success();
     assert_eq!(refuser.invites.load(Ordering::SeqCst), 1, "the first target got the INVITE once");
@@ -90,11 +85,7 @@ fn failover_503_from_the_first_srv_target_moves_the_call_to_the_second() {
 #[test]
 fn failover_a_refused_tcp_connection_moves_the_call_to_the_next_target_at_once() {
     let dead = free_port();
-    let mut callee = Sipp::new("call_uas.xml")
-        .args(["-t", "t1", "-m", "1", "-timeout", "30s", "-timeout_error"])
-        .timeout(Duration::from_secs(45))
-        .spawn();
-    callee.wait_listening(Duration::from_secs(5));
+    let callee = start_callee("call_uas.xml", Transport::Tcp, 1, &[], BOUNDS);
     let zone = Zone::new()
         .srv("_sip._tcp.trunk.test", 10, 0, dead, "dead.trunk.test")
         .srv("_sip._tcp.trunk.test", 20, 0, callee.port(), "alive.trunk.test")
@@ -103,11 +94,7 @@ fn failover_a_refused_tcp_connection_moves_the_call_to_the_next_target_at_once()
     let dns = DnsServer::start(zone);
     let daemon = daemon_with_dns(&dns, "sip:trunk.test;transport=tcp");
     let started = std::time::Instant::now();
-    let caller = Sipp::new("call_uac.xml")
-        .remote(daemon.udp_addr())
-        .args(["-t", Transport::Tcp.sipp(), "-m", "1", "-d", "200", "-timeout", "30s", "-timeout_error"])
-        .timeout(Duration::from_secs(45))
-        .run();
+    let caller = run_caller("call_uac.xml", &daemon, Transport::Tcp, 1, &["-d", "200"], BOUNDS);
     caller.assert_success();
     callee.wait().assert_success();
     assert!(started.elapsed() < Duration::from_secs(10), "no transaction timeout was waited for");

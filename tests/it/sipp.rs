@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::daemon::{free_port, read_lossy, tail, terminate, wait_timeout, TestDir, LOOPBACK, POLL};
+use crate::daemon::{free_port, read_lossy, tail, terminate, wait_timeout, Daemon, TestDir, LOOPBACK, POLL};
 
 /// Where the scenarios live.
 pub const SCENARIO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sipp");
@@ -422,5 +422,73 @@ impl Transport {
             Transport::Udp => "",
             Transport::Tcp => ";transport=tcp",
         }
+    }
+}
+
+/// How long one SIPp run of a test may last: SIPp's own `-timeout` (with `-timeout_error`) and the
+/// harness's outer bound on the process.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub sipp: &'static str,
+    pub outer: Duration,
+}
+
+/// Starts the callee scenario `uas` on a free port for `calls` calls and waits until it listens.
+pub fn start_callee(
+    uas: &str,
+    transport: Transport,
+    calls: u32,
+    extra: &[&str],
+    bounds: Bounds,
+) -> SippProcess {
+    let calls = calls.to_string();
+    let mut callee = Sipp::new(uas)
+        .args(["-t", transport.sipp(), "-m", calls.as_str(), "-timeout", bounds.sipp, "-timeout_error"])
+        .args(extra.iter().copied())
+        .timeout(bounds.outer)
+        .spawn();
+    callee.wait_listening(Duration::from_secs(5));
+    callee
+}
+
+/// Runs the caller scenario `uac` against the daemon's UDP address (its transport's port is the same) for
+/// `calls` calls.
+pub fn run_caller(
+    uac: &str,
+    daemon: &Daemon,
+    transport: Transport,
+    calls: u32,
+    extra: &[&str],
+    bounds: Bounds,
+) -> SippResult {
+    let calls = calls.to_string();
+    Sipp::new(uac)
+        .remote(daemon.udp_addr())
+        .args(["-t", transport.sipp(), "-m", calls.as_str(), "-timeout", bounds.sipp, "-timeout_error"])
+        .args(extra.iter().copied())
+        .timeout(bounds.outer)
+        .run()
+}
+
+/// Both SIPp runs of a call and the daemon between them (still running, for its log).
+pub struct CallRun {
+    pub caller: SippResult,
+    pub callee: SippResult,
+    pub daemon: Daemon,
+}
+
+impl CallRun {
+    pub fn report(&self) -> String {
+        format!(
+            "=== caller ===\n{}\n=== callee ===\n{}\n=== daemon ===\n{}",
+            self.caller.report(),
+            self.callee.report(),
+            self.daemon.report()
+        )
+    }
+
+    #[track_caller]
+    pub fn assert_success(&self) {
+        assert!(self.caller.success() && self.callee.success(), "a SIPp side failed\n{}", self.report());
     }
 }

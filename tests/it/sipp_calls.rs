@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use md5::{Digest, Md5};
 
 use crate::daemon::{Daemon, POLL};
-use crate::sipp::{Sipp, SippProcess, SippResult, Transport};
+use crate::sipp::{self, Bounds, CallRun, Sipp, SippProcess, SippResult, Transport};
 
-/// SIPp's own global timeout (`-timeout`, with `-timeout_error`) for one call.
-const SIPP_TIMEOUT: &str = "30s";
+/// SIPp's own global timeout for one call (`-timeout`, with `-timeout_error`) and the outer bound.
+const BOUNDS: Bounds = Bounds { sipp: "30s", outer: OUTER_TIMEOUT };
 /// The harness's outer bound on a SIPp run.
 const OUTER_TIMEOUT: Duration = Duration::from_secs(45);
 /// How long a daemon log line may lag behind the SIPp run that caused it.
@@ -57,49 +57,14 @@ fn daemon_with_trunk(callee_port: u16, transport: Transport, password: &str) -> 
 
 /// Starts the callee scenario `uas` on a free port for `calls` calls and waits until it listens.
 fn start_callee(uas: &str, transport: Transport, calls: u32, extra: &[&str]) -> SippProcess {
-    let calls = calls.to_string();
-    let mut callee = Sipp::new(uas)
-        .args(["-t", transport.sipp(), "-m", calls.as_str(), "-timeout", SIPP_TIMEOUT, "-timeout_error"])
-        .args(extra.iter().copied())
-        .timeout(OUTER_TIMEOUT)
-        .spawn();
-    callee.wait_listening(Duration::from_secs(5));
-    callee
+    sipp::start_callee(uas, transport, calls, extra, BOUNDS)
 }
 
-/// Runs the caller scenario `uac` against the daemon for `calls` calls, in the foreground.
 fn run_caller(uac: &str, daemon: &Daemon, transport: Transport, calls: u32, extra: &[&str]) -> SippResult {
-    let calls = calls.to_string();
-    Sipp::new(uac)
-        .remote(daemon.udp_addr())
-        .args(["-t", transport.sipp(), "-m", calls.as_str(), "-timeout", SIPP_TIMEOUT, "-timeout_error"])
-        .args(extra.iter().copied())
-        .timeout(OUTER_TIMEOUT)
-        .run()
-}
-
-/// Both SIPp runs of a call and the daemon between them (still running, for its log).
-struct CallRun {
-    caller: SippResult,
-    callee: SippResult,
-    daemon: Daemon,
+    sipp::run_caller(uac, daemon, transport, calls, extra, BOUNDS)
 }
 
 impl CallRun {
-    fn report(&self) -> String {
-        format!(
-            "=== caller ===\n{}\n=== callee ===\n{}\n=== daemon ===\n{}",
-            self.caller.report(),
-            self.callee.report(),
-            self.daemon.report()
-        )
-    }
-
-    #[track_caller]
-    fn assert_success(&self) {
-        assert!(self.caller.success() && self.callee.success(), "a SIPp side failed\n{}", self.report());
-    }
-
     /// Every caller's Call-ID was bridged by the daemon to a callee's Call-ID of its own making: the
     /// scenarios log `leg A Call-ID: …` and `leg B Call-ID: …`, the daemon's call span `a=… b=…`.
     #[track_caller]

@@ -11,12 +11,12 @@
 use std::time::{Duration, Instant};
 
 use crate::daemon::{Daemon, POLL};
-use crate::sipp::{Sipp, SippProcess, SippResult, Transport};
+use crate::sipp::{self, Bounds, CallRun, Sipp, SippProcess, SippResult, Transport};
 
-/// SIPp's own global timeout (`-timeout`, with `-timeout_error`): longer than any call here (~75 s).
-const SIPP_TIMEOUT: &str = "150s";
 /// The harness's outer bound on a SIPp run.
 const OUTER_TIMEOUT: Duration = Duration::from_secs(180);
+/// SIPp's own global timeout (`-timeout`, with `-timeout_error`): longer than any call here (~75 s).
+const BOUNDS: Bounds = Bounds { sipp: "150s", outer: OUTER_TIMEOUT };
 /// How long a daemon log line may lag behind the SIPp run that caused it.
 const LOG_WAIT: Duration = Duration::from_secs(5);
 /// How long an ended call may stay in the daemon's tables: its transactions absorb retransmissions for
@@ -50,22 +50,12 @@ fn daemon_routing(
 
 /// Starts the callee scenario `uas` for one call on a free port and waits until it listens.
 fn start_callee(uas: &str, transport: Transport) -> SippProcess {
-    let mut callee = Sipp::new(uas)
-        .args(["-t", transport.sipp(), "-m", "1", "-timeout", SIPP_TIMEOUT, "-timeout_error"])
-        .timeout(OUTER_TIMEOUT)
-        .spawn();
-    callee.wait_listening(Duration::from_secs(5));
-    callee
+    sipp::start_callee(uas, transport, 1, &[], BOUNDS)
 }
 
 /// Runs the caller scenario `uac` against the daemon for one call, in the foreground.
 fn run_caller(uac: &str, daemon: &Daemon, transport: Transport, extra: &[&str]) -> SippResult {
-    Sipp::new(uac)
-        .remote(daemon.udp_addr())
-        .args(["-t", transport.sipp(), "-m", "1", "-timeout", SIPP_TIMEOUT, "-timeout_error"])
-        .args(extra.iter().copied())
-        .timeout(OUTER_TIMEOUT)
-        .run()
+    sipp::run_caller(uac, daemon, transport, 1, extra, BOUNDS)
 }
 
 /// One call: the callee `uas` behind a daemon configured by `timer` and `route_timer`, the caller `uac`.
@@ -75,32 +65,23 @@ fn call(uac: &str, uas: &str, transport: Transport, timer: &str, route_timer: Op
     let daemon = daemon_routing(timer, route_timer, callee.port(), transport, STATS_EVERY_SECOND);
     let caller = run_caller(uac, &daemon, transport, &[]);
     let callee = callee.wait();
-    TimerCall { caller, callee, daemon, elapsed: started.elapsed() }
+    TimerCall { run: CallRun { caller, callee, daemon }, elapsed: started.elapsed() }
 }
 
-/// Both SIPp runs of a call and the daemon between them (still running, for its log).
+/// A call's SIPp runs and daemon, and how long the whole test took.
 struct TimerCall {
-    caller: SippResult,
-    callee: SippResult,
-    daemon: Daemon,
+    run: CallRun,
     elapsed: Duration,
 }
 
+impl std::ops::Deref for TimerCall {
+    type Target = CallRun;
+    fn deref(&self) -> &CallRun {
+        &self.run
+    }
+}
+
 impl TimerCall {
-    fn report(&self) -> String {
-        format!(
-            "=== caller ===\n{}\n=== callee ===\n{}\n=== daemon ===\n{}",
-            self.caller.report(),
-            self.callee.report(),
-            self.daemon.report()
-        )
-    }
-
-    #[track_caller]
-    fn assert_success(&self) {
-        assert!(self.caller.success() && self.callee.success(), "a SIPp side failed\n{}", self.report());
-    }
-
     /// The daemon's log, once it holds `needle` (bounded wait: the log may lag).
     fn log_with(&self, needle: &str) -> String {
         let deadline = Instant::now() + LOG_WAIT;
@@ -270,7 +251,7 @@ fn sipp_session_timer_callee_422_is_retried_with_its_min_se_over_udp() {
     let daemon = daemon_routing(TIMER_90, None, callee.port(), Transport::Udp, "");
     let caller = run_caller("call_uac.xml", &daemon, Transport::Udp, &["-d", "1000"]);
     let callee = callee.wait();
-    let run = TimerCall { caller, callee, daemon, elapsed: Duration::ZERO };
+    let run = TimerCall { run: CallRun { caller, callee, daemon }, elapsed: Duration::ZERO };
     run.assert_success();
     run.assert_ended("BYE from leg A");
     run.assert_logged(&["leg B answered 422: retrying with its Min-SE", "asked=180"], 1);
@@ -301,7 +282,7 @@ fn sipp_session_timer_caller_below_min_se_gets_422_and_the_callee_sees_nothing_o
     let caller = run_caller("st_caller_422_uac.xml", &daemon, transport, &[]);
     let caller_done = listening.elapsed();
     let callee = callee.wait();
-    let run = TimerCall { caller, callee, daemon, elapsed: Duration::ZERO };
+    let run = TimerCall { run: CallRun { caller, callee, daemon }, elapsed: Duration::ZERO };
     assert!(run.caller.success(), "the caller must get its 422\n{}", run.report());
     assert!(
         caller_done + Duration::from_secs(1) < SILENT_FOR,

@@ -31,13 +31,8 @@ fn five_percent() -> Net {
 }
 
 fn timer_on() -> SessionTimerConfig {
-    SessionTimerConfig {
-        enabled: true,
-        default_expires: 1800,
-        min_se: 90,
-        prefer_refresher: PreferRefresher::Uac,
-        use_update: false,
-    }
+    // The defaults are 1800 s, Min-SE 90, the UAC refreshes, re-INVITE: only `enabled` differs.
+    SessionTimerConfig { enabled: true, ..SessionTimerConfig::default() }
 }
 
 fn timer(refresher: Option<Refresher>) -> TimerScript {

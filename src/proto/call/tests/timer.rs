@@ -13,13 +13,8 @@ use crate::config::{PreferRefresher, SessionTimerConfig};
 
 /// The timer every test starts from: on, 1800 s asked, Min-SE 90, the UAC refreshes, re-INVITE refreshes.
 pub(super) fn on() -> SessionTimerConfig {
-    SessionTimerConfig {
-        enabled: true,
-        default_expires: 1800,
-        min_se: 90,
-        prefer_refresher: PreferRefresher::Uac,
-        use_update: false,
-    }
+    // The defaults are 1800 s, Min-SE 90, the UAC refreshes, re-INVITE: only `enabled` differs.
+    SessionTimerConfig { enabled: true, ..SessionTimerConfig::default() }
 }
 
 pub(super) fn off() -> SessionTimerConfig {
