@@ -491,4 +491,17 @@ impl CallRun {
     pub fn assert_success(&self) {
         assert!(self.caller.success() && self.callee.success(), "a SIPp side failed\n{}", self.report());
     }
+
+    /// The daemon answered the caller itself: the caller was done `caller_done` after the callee listened,
+    /// well inside the `silent_for` the callee waits, and the callee got nothing and timed out (exit 97).
+    #[track_caller]
+    pub fn assert_callee_untouched(&self, caller_done: Duration, silent_for: Duration) {
+        assert!(
+            caller_done + Duration::from_secs(1) < silent_for,
+            "the caller took {caller_done:?}: too late to judge the callee's silence\n{}",
+            self.report()
+        );
+        assert_eq!(self.callee.code, Some(97), "the callee must see nothing and time out\n{}", self.report());
+        assert!(self.callee.messages().trim().is_empty(), "the callee received something\n{}", self.report());
+    }
 }
