@@ -8,12 +8,11 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::call_actor::{self, CallContext, Started};
-use super::call_index::{CallIndex, Refused};
+use super::calls::{Calls, Refused};
 use super::clock;
 use super::endpoint_task::Mail;
 use crate::net::{Inbound, Peer, Sink};
-use crate::proto::call::{Call, Input, LegId};
+use crate::proto::call::Call;
 use crate::proto::endpoint::InvitePolicy;
 use crate::proto::router::{NoRoute, RouteEntry, Router};
 use crate::proto::stateless;
@@ -23,9 +22,7 @@ use crate::sip::{self, Message, Method, Request, Response, SipHeaders};
 pub struct Dispatcher {
     router: Router,
     endpoint: mpsc::Sender<Mail>,
-    calls: Arc<CallIndex>,
-    call_ctx: Arc<CallContext>,
-    max_calls: usize,
+    calls: Arc<Calls>,
     seeds: AtomicU64,
     /// The pinger's mailbox, when some trunk is pinged.
     pinger: Option<mpsc::Sender<Response>>,
@@ -35,15 +32,12 @@ impl Dispatcher {
     pub fn new(
         router: Router,
         endpoint: mpsc::Sender<Mail>,
-        calls: Arc<CallIndex>,
-        call_ctx: CallContext,
-        max_calls: usize,
+        calls: Arc<Calls>,
         pinger: Option<mpsc::Sender<Response>>,
     ) -> Arc<Dispatcher> {
         let seed = fastrand::u64(..);
         let seeds = AtomicU64::new(seed);
-        let call_ctx = Arc::new(call_ctx);
-        Arc::new(Dispatcher { router, endpoint, calls, call_ctx, max_calls, seeds, pinger })
+        Arc::new(Dispatcher { router, endpoint, calls, seeds, pinger })
     }
 
     /// Hands a response to a trunk ping to the pinger; gives it back when it is not one. A full mailbox
@@ -61,7 +55,7 @@ impl Dispatcher {
     }
 
     fn send(&self, peer: &Peer, message: &Message) {
-        self.call_ctx.outbound.send(peer, message.to_bytes());
+        self.calls.context().outbound.send(peer, message.to_bytes());
     }
 
     fn to_endpoint(&self, peer: Peer, request: Request, policy: InvitePolicy) {
@@ -82,28 +76,14 @@ impl Dispatcher {
 
     /// Hands a message to its call; gives it back when no call has this Call-ID.
     #[must_use]
-    fn to_call(&self, peer: &Peer, message: Message) -> Option<Message> {
-        let Some(found) = message.headers().get(&sip::HeaderName::CALL_ID).and_then(|id| self.calls.get(id))
-        else {
-            return Some(message);
-        };
-        let (mailbox, leg) = found;
-        let input = match leg {
-            LegId::A => Input::FromA(message),
-            LegId::B => Input::FromB(message),
-        };
-        if let Err(mpsc::error::TrySendError::Full(input)) = mailbox.try_send(Box::new(input)) {
-            if let Input::FromA(Message::Request(r)) | Input::FromB(Message::Request(r)) = *input {
-                self.busy(peer, &r);
-            }
-        }
-        None
+    fn to_call(&self, message: Message) -> Option<Message> {
+        self.calls.deliver(message)
     }
 
     fn on_request(&self, peer: Peer, mut request: Request) {
         request.stamp_source(peer.addr);
         // Anything with the Call-ID of a call in progress is that call's, retransmitted INVITEs included.
-        let request = match self.to_call(&peer, Message::Request(request)) {
+        let request = match self.to_call(Message::Request(request)) {
             Some(Message::Request(request)) => request,
             None | Some(Message::Response(_)) => return,
         };
@@ -127,23 +107,21 @@ impl Dispatcher {
     }
 
     fn start_call(&self, peer: Peer, request: Request, route: &RouteEntry) {
-        // The index was just found without this Call-ID; a race with a retransmission shows up as
-        // `Refused::Exists` below.
         let Some(call_id_a) = request.call_id().map(str::to_owned) else { return };
         let seed = self.seeds.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
-        let setup = self.call_ctx.listeners.setup(peer.clone());
-        let call = Box::new(Call::new(clock::now(), request.clone(), setup, Arc::clone(&route.call), seed));
-        let (tx, rx) = mpsc::channel(call_actor::MAILBOX);
-        match self.calls.insert(&call_id_a, call.b_call_id(), tx, self.max_calls) {
-            Ok(guard) => {
-                let started = Started { call, guard, mailbox: rx, call_id_a };
-                call_actor::spawn(started, Arc::clone(&self.call_ctx));
+        let setup = self.calls.context().listeners.setup(peer.clone());
+        let config = &route.call;
+        let started = self.calls.start(&call_id_a, request, |request| {
+            Call::new(clock::now(), request, setup, Arc::clone(config), seed)
+        });
+        match started.map_err(|refused| *refused) {
+            Ok(()) => {}
+            // A retransmission raced the first INVITE: it belongs to that call.
+            Err((Refused::Exists, request)) => {
+                let _ = self.to_call(Message::Request(request));
             }
-            Err(Refused::Exists) => {
-                let _ = self.to_call(&peer, Message::Request(request));
-            }
-            Err(Refused::Full) => {
-                tracing::warn!(from = %peer.addr, max = self.max_calls, "max_calls reached: 503");
+            Err((Refused::Full, request)) => {
+                tracing::warn!(from = %peer.addr, max = self.calls.max(), "max_calls reached: 503");
                 self.to_endpoint(peer, request, InvitePolicy::Unavailable);
             }
         }
@@ -158,7 +136,7 @@ impl Sink for Dispatcher {
             Ok(Message::Response(response)) => {
                 let status = response.status;
                 let Some(response) = self.to_pinger(response) else { return };
-                if self.to_call(&peer, Message::Response(response)).is_some() {
+                if self.to_call(Message::Response(response)).is_some() {
                     tracing::debug!(from = %peer.addr, status, "response matches no call");
                 }
             }

@@ -1,13 +1,14 @@
 //! The effects tier's tasks: bind listeners, dispatch, drive machines with the clock, drain on shutdown.
 
-pub mod call_actor;
-pub mod call_index;
+pub mod calls;
 pub mod clock;
 pub mod dispatcher;
 pub mod endpoint_task;
 pub mod lateness;
+pub mod leg_b;
 pub mod pinger;
 pub mod shutdown;
+pub mod timer_queue;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +38,6 @@ pub async fn run(
 ) -> Result<(), RunError> {
     // Two stages: calls end first (their BYEs need the transports), then the transports stop.
     let (shutdown, rx) = Shutdown::new();
-    let (calls_shutdown, calls_rx) = Shutdown::new();
     let connections = Connections::new();
     let mut udp_sockets = Vec::new();
     let mut tcp_listeners = Vec::new();
@@ -83,7 +83,7 @@ pub async fn run(
     let outbound = Outbound::new(udp_sockets.clone(), tcp.clone(), tls.connector.clone());
     let endpoint = endpoint_task::spawn(outbound.clone(), rx.clone());
     let router = crate::proto::router::Router::new(&config);
-    let listeners = call_actor::Listeners {
+    let listeners = leg_b::Listeners {
         udp: udp_sockets.iter().filter_map(|s| s.local_addr().ok()).collect(),
         tcp: tcp_listeners.iter().filter_map(|l| l.local_addr().ok()).collect(),
         tls: tls_listeners.iter().filter_map(|(l, _)| l.local_addr().ok()).collect(),
@@ -105,23 +105,12 @@ pub async fn run(
         tasks.spawn(pinger.run());
         mailbox
     });
-    let calls = call_index::CallIndex::new();
     let lateness = Arc::new(lateness::Lateness::default());
-    let call_ctx = call_actor::CallContext {
-        outbound,
-        listeners,
-        shutdown: calls_rx,
-        lateness: Arc::clone(&lateness),
-        resolver,
-    };
-    let dispatcher: Arc<dyn Sink> = dispatcher::Dispatcher::new(
-        router,
-        endpoint,
-        Arc::clone(&calls),
-        call_ctx,
-        config.limits.max_calls,
-        pinger,
-    );
+    let call_ctx = leg_b::CallContext { outbound, listeners, lateness: Arc::clone(&lateness), resolver };
+    let calls = calls::Calls::new(call_ctx, config.limits.max_calls);
+    // Timers run until the transports stop: calls ending at shutdown still retransmit and time out.
+    tasks.spawn(Arc::clone(&calls).run_timers(rx.clone()));
+    let dispatcher: Arc<dyn Sink> = dispatcher::Dispatcher::new(router, endpoint, Arc::clone(&calls), pinger);
     let _ = sink_slot.set(Arc::clone(&dispatcher));
 
     for socket in udp_sockets {
@@ -145,7 +134,7 @@ pub async fn run(
     }
 
     stop.await;
-    calls_shutdown.trigger();
+    calls.shutdown();
     // Calls end on both legs (BYE, CANCEL, final answers) before the transports close.
     let calls_done = async {
         while calls.live() > 0 {
@@ -175,7 +164,7 @@ fn system_resolver() -> Resolver {
 
 /// Logs the size of every table now and then, so that "nothing is left behind" can be seen from outside.
 struct Tables {
-    calls: Arc<call_index::CallIndex>,
+    calls: Arc<calls::Calls>,
     connections: Arc<Connections>,
     lateness: Arc<lateness::Lateness>,
 }
@@ -194,6 +183,7 @@ async fn report_stats(tables: Tables, every: Duration, mut shutdown: tokio::sync
             target: "sst_b2bua::stats",
             live_calls = calls.live(),
             index_entries = calls.entries(),
+            timers_queued = calls.timers_queued(),
             tcp_connections = connections.open_count().saturating_sub(tls),
             tls_connections = tls,
             timer_wakeups = lateness.quantile(0.5).1,

@@ -12,8 +12,8 @@ use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{Id, JoinSet};
 
-use super::call_actor::Listeners;
 use super::clock;
+use super::leg_b::Listeners;
 use crate::config::Config;
 use crate::net::resolve::Resolver;
 use crate::net::{Outbound, Peer, Transport};
