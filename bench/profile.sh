@@ -4,14 +4,16 @@
 #   bench/profile.sh callgrind [BIN]   user-space instructions over 1,500 calls at 30 calls/s (no
 #                                      retransmissions: valgrind is slow) → callgrind_annotate summary
 #   bench/profile.sh strace [BIN]      syscalls per call over 3,000 calls at 300 calls/s (strace -c)
+#   bench/profile.sh perf [BIN]        where the CPU goes, kernel included: perf record -g over 20,000 calls
+#                                      at 2,000 calls/s (the rate of the CPU-second figure) → perf report
 #   bench/profile.sh massif [BIN]      heap of 2,000 held calls, snapshot after the setup transactions ended;
-#                                      BIN must be built without the mimalloc global allocator (comment out
-#                                      `#[global_allocator]` in src/main.rs and build into another target dir)
+#                                      BIN must be built with the system allocator:
+#                                      cargo build --release --no-default-features
 #
 # BIN defaults to target/release/sst-b2bua. Output goes to bench/out/profile-<tool>/. Nothing here runs in the
 # test command. Counts and rates can be changed with CALLS=… RATE=….
 set -euo pipefail
-tool=${1:?usage: bench/profile.sh callgrind|strace|massif [BIN]}
+tool=${1:?usage: bench/profile.sh callgrind|strace|perf|massif [BIN]}
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${2:-$root/target/release/sst-b2bua}
 out=$root/bench/out/profile-$tool
@@ -54,6 +56,16 @@ case $tool in
     kill -INT "$s"; wait "$s" || true
     kill -TERM "$d"; wait "$d" || true
     cat "$out/strace.txt"
+    ;;
+  perf)
+    RUST_LOG=warn "$bin" --config "$out/daemon.yaml" > "$out/daemon.log" 2>&1 &
+    d=$!; pids+=("$d"); sleep 1
+    perf record -F 2000 -g -p "$d" -o "$out/perf.data" > "$out/perf.log" 2>&1 &
+    s=$!; sleep 1
+    caller "${CALLS:-20000}" "${RATE:-2000}" 1000
+    kill -INT "$s"; wait "$s" || true
+    kill -TERM "$d"; wait "$d" || true
+    perf report -i "$out/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null | grep -v '^$' | head -60
     ;;
   massif)
     calls=${CALLS:-2000}; rate=${RATE:-100}

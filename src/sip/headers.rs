@@ -215,6 +215,12 @@ impl Headers {
         self.list.retain(|(n, _)| n != name);
     }
 
+    /// Keeps only the headers named in `names` (in their order) and gives back the spare capacity.
+    pub fn keep_only(&mut self, names: &[HeaderName]) {
+        self.list.retain(|(n, _)| names.contains(n));
+        self.list.shrink_to_fit();
+    }
+
     /// Removes the first value of `name` (the top Via when a response goes back down).
     pub fn remove_first(&mut self, name: &HeaderName) -> Option<String> {
         let pos = self.list.iter().position(|(n, _)| n == name)?;

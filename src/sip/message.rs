@@ -46,6 +46,10 @@ pub struct Request {
     pub body: Bytes,
 }
 
+/// The headers a response copies from its request (RFC 3261 §8.2.6.2).
+const ECHOED: [HeaderName; 5] =
+    [HeaderName::VIA, HeaderName::FROM, HeaderName::TO, HeaderName::CALL_ID, HeaderName::CSEQ];
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response {
     pub status: u16,
@@ -124,6 +128,14 @@ impl Request {
         Request { method, uri, headers: Headers::new(), body: Bytes::new() }
     }
 
+    /// Drops all but what a transaction still reads once its request is answered: the headers a response
+    /// echoes (RFC 3261 §8.2.6.2: Via, From, To, Call-ID, CSeq). An accepted INVITE's transaction lives on
+    /// for 64*T1 (RFC 6026 Timer L/M) and should not hold the body and every header for that long.
+    pub fn keep_echo_only(&mut self) {
+        self.headers.keep_only(&ECHOED);
+        self.body = Bytes::new();
+    }
+
     /// RFC 3261 §18.2.1 and RFC 3581 §4: stamp `received` (and `rport` when asked for) on the top Via
     /// with the address the request really came from.
     pub fn stamp_source(&mut self, source: std::net::SocketAddr) {
@@ -152,6 +164,16 @@ impl Request {
 }
 
 impl Response {
+    /// The status line and the headers echoed from the request (RFC 3261 §8.2.6.2), without the body or
+    /// anything else: what an accepted INVITE's server transaction keeps of its 2xx.
+    pub fn echo_part(&self) -> Response {
+        let mut headers = Headers::new();
+        for (name, value) in self.headers.iter().filter(|(n, _)| ECHOED.contains(n)) {
+            headers.push(name.clone(), value);
+        }
+        Response { status: self.status, reason: self.reason.clone(), headers, body: Bytes::new() }
+    }
+
     /// A response with the standard reason phrase for `status` (RFC 3261 §21).
     pub fn new(status: u16) -> Response {
         Response {

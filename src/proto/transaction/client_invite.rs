@@ -66,6 +66,9 @@ impl ClientInvite {
                 } else if response.status < 300 {
                     // RFC 6026 §8.4: a 2xx moves to Accepted and arms Timer M.
                     self.state = TxState::Accepted;
+                    // Accepted only hands 2xx retransmissions up: the INVITE's body and most headers are
+                    // not needed for those 32 s.
+                    self.request.keep_echo_only();
                     self.armed.clear();
                     self.armed.arm(now + self.timers.timer_m(), TimerKind::M);
                     self.out.push_back(TxOutput::Deliver(response));

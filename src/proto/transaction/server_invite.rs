@@ -84,8 +84,11 @@ impl ServerInvite {
             }
             TxState::Proceeding if response.status < 300 => {
                 // RFC 6026 §7.1, §8.7: a 2xx goes out and the transaction waits in Accepted for Timer L;
-                // retransmitting the 2xx is the TU's job (RFC 3261 §13.3.1.4).
-                self.send_and_keep(response);
+                // retransmitting the 2xx is the TU's job (RFC 3261 §13.3.1.4), so neither it nor the
+                // INVITE's body is kept for those 32 s: Accepted only absorbs retransmitted INVITEs.
+                self.last_response = response.echo_part();
+                self.out.push_back(TxOutput::Send(Message::Response(response)));
+                self.request.keep_echo_only();
                 self.state = TxState::Accepted;
                 self.armed.arm(now + self.timers.timer_l(), TimerKind::L);
             }
@@ -100,7 +103,9 @@ impl ServerInvite {
                 self.armed.arm(now + self.timers.timer_h(), TimerKind::H);
             }
             // RFC 6026 §8.7: each 2xx the TU passes down in Accepted (its retransmissions) goes out.
-            TxState::Accepted if (200..300).contains(&response.status) => self.send_and_keep(response),
+            TxState::Accepted if (200..300).contains(&response.status) => {
+                self.out.push_back(TxOutput::Send(Message::Response(response)))
+            }
             _ => {}
         }
     }

@@ -51,6 +51,13 @@ Content-Length: 0
     ))
 }
 
+/// The header names a transaction still keeps of its request (an accepted INVITE keeps only what a
+/// response echoes: no Route, Contact or Max-Forwards, no body).
+pub(super) fn kept(request: &Request) -> Vec<&str> {
+    assert!(request.body.is_empty(), "an accepted INVITE's body is not kept");
+    request.headers.iter().map(|(name, _)| name.as_str()).collect()
+}
+
 /// A non-INVITE request (`method`) inside the dialog of [`invite`], CSeq 2.
 pub(super) fn in_dialog(method: &str, branch: &str) -> Request {
     request(&format!(

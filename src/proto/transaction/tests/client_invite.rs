@@ -209,6 +209,7 @@ fn a_2xx_moves_to_accepted_and_its_retransmissions_reach_the_tu() {
     assert_eq!(drain(&mut tx, base, at(base, 2000)), ev(&[(2000, "deliver 200")]));
     assert_eq!(tx.state(), TxState::Accepted);
     assert_eq!(tx.poll_timeout(), Some(Deadline::new(at(base, 34_000), TimerKind::M)));
+    assert_eq!(kept(tx.request()), ["Via", "From", "To", "Call-ID", "CSeq"]);
     // RFC 6026 §8.4: the 2xx again (the TU's ACK was lost) and a 2xx from another fork both go up.
     tx.handle_response(at(base, 2500), resp(200, Some("b1")));
     tx.handle_response(at(base, 2600), resp(200, Some("fork-2")));

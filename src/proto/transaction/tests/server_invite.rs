@@ -137,6 +137,7 @@ fn a_2xx_moves_to_accepted_without_retransmitting_it() {
     assert_eq!(drain(&mut tx, base, at(base, 1000)), ev(&[(1000, "send 180"), (1000, "send 200")]));
     assert_eq!(tx.state(), TxState::Accepted);
     assert_eq!(tx.last_response(), &answer(200));
+    assert_eq!(kept(tx.request()), ["Via", "From", "To", "Call-ID", "CSeq"]);
     assert_eq!(tx.poll_timeout(), Some(Deadline::new(at(base, 33_000), TimerKind::L)));
     // RFC 6026 §8.7: INVITE retransmissions are absorbed (the TU re-sends the 2xx), the TU's own 2xx
     // retransmissions go out, a non-2xx from the TU and a stray ACK are ignored.
