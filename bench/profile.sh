@@ -75,7 +75,7 @@ case $tool in
     caller "$calls" "$rate" 600000 &
     c=$!; pids+=("$c")
     # Ramp, then 40 s for the setup transactions (Timers L/M, 32 s) to end: what is left is held calls.
-    sleep $((calls / rate + 45))
+    sleep $((calls / rate + ${SETTLE:-45}))
     vgdb --pid="$d" detailed_snapshot "$out/held.txt" > /dev/null
     kill -TERM "$d"; sleep 3; kill -KILL "$d" 2>/dev/null || true
     grep -m2 "mem_heap" "$out/held.txt"

@@ -392,3 +392,6 @@ fn log_end(reason: &impl std::fmt::Display, began: Instant) {
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
+
+#[cfg(test)]
+mod tests;

@@ -145,14 +145,14 @@ impl<P: Clone> Leg<P> {
     /// Starts a client transaction; its first output puts the request on the wire.
     pub fn start_client(&mut self, request: Request, role: ClientRole, timers: TimerConfig, now: Instant) {
         let tx = ClientTx::new(request, self.reliable(), timers, now);
-        self.clients.push(Client { tx, role });
+        push_exact(&mut self.clients, Client { tx, role });
     }
 
     /// Starts a server transaction for an arriving request and returns its key.
     pub fn start_server(&mut self, request: Request, timers: TimerConfig, now: Instant) -> ServerKey {
         let tx = ServerTx::new(request, self.reliable(), timers, now);
         let key = tx.key().clone();
-        self.servers.push(Server { tx });
+        push_exact(&mut self.servers, Server { tx });
         key
     }
 
@@ -182,7 +182,7 @@ impl<P: Clone> Leg<P> {
         if self.acks.len() >= 4 {
             self.acks.remove(0);
         }
-        self.acks.push((cseq, ack));
+        push_exact(&mut self.acks, (cseq, ack));
     }
 
     /// The ACK we sent for the 2xx to our INVITE numbered `cseq`.
@@ -232,4 +232,13 @@ fn shrink_if_empty<T>(v: &mut Vec<T>) {
     if v.is_empty() && v.capacity() > 0 {
         *v = Vec::new();
     }
+}
+
+/// Pushes without the growth policy's spare room: a leg has one or two transactions at a time, and a
+/// vector's first allocation holds four (four INVITE transactions are ~3 KB, kept for the 32 s of Timer L/M).
+fn push_exact<T>(list: &mut Vec<T>, item: T) {
+    if list.len() == list.capacity() {
+        list.reserve_exact(1);
+    }
+    list.push(item);
 }

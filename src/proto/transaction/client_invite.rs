@@ -128,7 +128,7 @@ impl ClientInvite {
     }
 
     pub fn poll_output(&mut self) -> Option<TxOutput> {
-        self.out.pop_front()
+        super::pop_output(&mut self.out)
     }
 
     pub fn poll_timeout(&self) -> Option<Deadline> {

@@ -43,6 +43,16 @@ pub use timers::TimerConfig;
 
 use crate::sip::{Message, Response};
 
+/// The next output of a transaction; an emptied queue gives its buffer back (a transaction waits out
+/// Timer L/M/J/K with nothing to say, and a queue's first allocation holds four messages).
+fn pop_output(out: &mut std::collections::VecDeque<TxOutput>) -> Option<TxOutput> {
+    let next = out.pop_front();
+    if out.is_empty() && out.capacity() > 0 {
+        *out = std::collections::VecDeque::new();
+    }
+    next
+}
+
 /// What a transaction asks of its owner.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TxOutput {

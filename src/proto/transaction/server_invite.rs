@@ -135,7 +135,7 @@ impl ServerInvite {
     }
 
     pub fn poll_output(&mut self) -> Option<TxOutput> {
-        self.out.pop_front()
+        super::pop_output(&mut self.out)
     }
 
     pub fn poll_timeout(&self) -> Option<Deadline> {
