@@ -169,6 +169,15 @@ pub struct Call<P> {
     out: VecDeque<Output<P>>,
 }
 
+/// A copy of what a client transaction sent, for the handlers that read it: relayed requests and
+/// refreshes, and digest challenges (401/407, RFC 3261 §22.2). Leg B's INVITE is not copied for each of
+/// its provisional and final responses.
+fn sent_if_needed(role: &leg::ClientRole, status: Option<u16>, sent: &Request) -> Option<Request> {
+    let needed = matches!(role, leg::ClientRole::Relay { .. } | leg::ClientRole::Refresh { .. })
+        || matches!(status, Some(401 | 407));
+    needed.then(|| sent.clone())
+}
+
 /// What happened to a client transaction, for its role's handler.
 enum ClientEvent {
     Response(crate::sip::Response),
@@ -361,18 +370,14 @@ impl<P: Clone> Call<P> {
                     while let Some(o) = c.tx.poll_output() {
                         match o {
                             TxOutput::Send(m) => sends.push(m),
-                            TxOutput::Deliver(r) => events.push((
-                                id,
-                                c.role.clone(),
-                                c.tx.request().clone(),
-                                ClientEvent::Response(r),
-                            )),
-                            TxOutput::Timeout => events.push((
-                                id,
-                                c.role.clone(),
-                                c.tx.request().clone(),
-                                ClientEvent::Timeout,
-                            )),
+                            TxOutput::Deliver(r) => {
+                                let sent = sent_if_needed(&c.role, Some(r.status), c.tx.request());
+                                events.push((id, c.role.clone(), sent, ClientEvent::Response(r)))
+                            }
+                            TxOutput::Timeout => {
+                                let sent = sent_if_needed(&c.role, None, c.tx.request());
+                                events.push((id, c.role.clone(), sent, ClientEvent::Timeout))
+                            }
                             TxOutput::Terminated => {}
                         }
                     }
@@ -420,12 +425,12 @@ impl<P: Clone> Call<P> {
         now: Instant,
         leg: LegId,
         role: leg::ClientRole,
-        request: Request,
+        request: Option<Request>,
         event: ClientEvent,
     ) {
         use leg::ClientRole;
-        if let ClientEvent::Response(r) = &event {
-            if self.try_authenticate(now, leg, &role, &request, r) {
+        if let (ClientEvent::Response(r), Some(sent)) = (&event, &request) {
+            if self.try_authenticate(now, leg, &role, sent, r) {
                 return;
             }
         }
@@ -441,8 +446,16 @@ impl<P: Clone> Call<P> {
                 tracing::debug!(leg = %leg, "BYE got no answer");
             }
             (ClientRole::Bye, ClientEvent::Response(_)) => {}
-            (ClientRole::Relay { from }, event) => self.on_relay_result(now, leg, from, request, event),
-            (ClientRole::Refresh { asked }, event) => self.on_refresh_result(now, leg, asked, request, event),
+            (ClientRole::Relay { from }, event) => {
+                if let Some(request) = request {
+                    self.on_relay_result(now, leg, from, request, event)
+                }
+            }
+            (ClientRole::Refresh { asked }, event) => {
+                if let Some(request) = request {
+                    self.on_refresh_result(now, leg, asked, request, event)
+                }
+            }
         }
     }
 

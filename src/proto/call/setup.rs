@@ -15,7 +15,13 @@ use crate::sip::{HeaderName, Message, Method, Request, Response, SipHeaders};
 
 impl<P: Clone> Call<P> {
     fn invite_a_request(&self) -> Option<Request> {
-        self.a.servers.iter().find(|s| s.tx.key() == &self.invite_a).map(|s| s.tx.request().clone())
+        self.invite_a_ref().cloned()
+    }
+
+    /// Leg A's INVITE while its transaction lives (once answered with a 2xx, only the headers a response
+    /// echoes are left of it: read anything else before answering).
+    fn invite_a_ref(&self) -> Option<&Request> {
+        self.a.servers.iter().find(|s| s.tx.key() == &self.invite_a).map(|s| s.tx.request())
     }
 
     fn invite_a_open(&self) -> bool {
@@ -96,7 +102,7 @@ impl<P: Clone> Call<P> {
     /// Whether a new INVITE on leg A's Call-ID is the caller's retry after our 422 (RFC 4028 §7.3): leg B
     /// never started, and the CSeq is higher than the refused INVITE's.
     pub(super) fn can_restart(&self, request: &Request) -> bool {
-        let old = self.invite_a_request().and_then(|r| r.cseq()).map_or(u32::MAX, |c| c.seq);
+        let old = self.invite_a_ref().and_then(|r| r.cseq()).map_or(u32::MAX, |c| c.seq);
         request.method == Method::Invite
             && self.end == Some(EndReason::Rejected(422))
             && self.invite_b.is_none()
@@ -133,8 +139,8 @@ impl<P: Clone> Call<P> {
         if !self.invite_a_open() {
             return;
         }
-        let Some(invite) = self.invite_a_request() else { return };
-        let response = response_to(&invite, status, Some(&self.a_tag));
+        let Some(invite) = self.invite_a_ref() else { return };
+        let response = response_to(invite, status, Some(&self.a_tag));
         if let Some(server) = self.a.server(&self.invite_a.clone()) {
             server.tx.respond(now, response);
         }
@@ -165,8 +171,7 @@ impl<P: Clone> Call<P> {
 
     /// A response for leg A's INVITE carrying leg B's status, reason phrase and body.
     fn relay_to_invite_a(&mut self, now: Instant, from_b: &Response) -> Option<Response> {
-        let invite = self.invite_a_request()?;
-        let mut response = response_to(&invite, from_b.status, Some(&self.a_tag));
+        let mut response = response_to(self.invite_a_ref()?, from_b.status, Some(&self.a_tag));
         response.reason = from_b.reason.clone();
         if from_b.status > 100 && from_b.status < 300 {
             response.headers.push(HeaderName::CONTACT, self.a.contact());
@@ -191,7 +196,9 @@ impl<P: Clone> Call<P> {
     }
 
     fn on_b_2xx(&mut self, now: Instant, response: Response) {
-        let Some(invite_b) = self.invite_b.clone() else { return };
+        if self.invite_b.is_none() {
+            return;
+        }
         let to_tag = response.to_tag().map(str::to_owned);
         if let Some(dialog) = &self.b.dialog {
             // A retransmitted 2xx of the dialog we confirmed: re-send our ACK (§13.2.2.4).
@@ -201,26 +208,29 @@ impl<P: Clone> Call<P> {
         }
         if self.b.dialog.is_some() || self.end.is_some() || self.phase != Phase::Calling {
             // Another fork answered, or nobody wants this call any more: ACK and BYE it (§13.2.2.4).
-            return self.ack_and_bye(now, &invite_b, &response);
+            return self.ack_and_bye_b(now, &response);
         }
-        let Some(dialog) = Dialog::as_uac(&invite_b, &response) else {
-            return self.ack_and_bye(now, &invite_b, &response);
+        let Some(dialog) = self.invite_b.as_deref().and_then(|invite_b| Dialog::as_uac(invite_b, &response))
+        else {
+            return self.ack_and_bye_b(now, &response);
         };
         let b_cseq = dialog.local_cseq;
         self.b.dialog = Some(dialog);
         self.negotiated(now, &response);
-        let invite_a = self.invite_a_request();
-        let offer_in_invite = invite_a.as_ref().is_some_and(|r| !r.body.is_empty());
+        // Read from leg A's INVITE before the 2xx answers it (its transaction then keeps only echo headers).
+        let invite_a = self.invite_a_ref();
+        let offer_in_invite = invite_a.is_some_and(|r| !r.body.is_empty());
+        let a_cseq = invite_a.and_then(|r| r.cseq()).map_or(0, |c| c.seq);
+        let a_dialog = invite_a.and_then(|r| Dialog::as_uas(r, &self.a_tag));
         if offer_in_invite {
             self.ack_b(b_cseq, None);
         }
         let Some(sent) = self.relay_to_invite_a(now, &response) else { return };
-        let a_cseq = invite_a.as_ref().and_then(|r| r.cseq()).map_or(0, |c| c.seq);
         if !offer_in_invite {
             // The offer came in B's 2xx: B's ACK must carry the answer from A's ACK.
             self.ack_relay = Some(AckRelay { on: LegId::A, on_cseq: a_cseq, to_cseq: b_cseq });
         }
-        self.a.dialog = invite_a.as_ref().and_then(|r| Dialog::as_uas(r, &self.a_tag));
+        self.a.dialog = a_dialog;
         self.a.pending_2xx = Some(Box::new(Pending2xx {
             response: sent,
             cseq: a_cseq,
@@ -253,6 +263,13 @@ impl<P: Clone> Call<P> {
         leg.stamp(&mut ack, &mut self.ids);
         leg.remember_ack(cseq, ack.clone());
         self.send(id, Message::Request(ack));
+    }
+
+    /// [`Self::ack_and_bye`] with leg B's INVITE (a copy: this is the rare path).
+    fn ack_and_bye_b(&mut self, now: Instant, response: &Response) {
+        if let Some(invite_b) = self.invite_b.clone() {
+            self.ack_and_bye(now, &invite_b, response);
+        }
     }
 
     /// ACK and BYE for a 2xx we do not want; a repeat of that 2xx (our ACK was lost) gets the same ACK
