@@ -1,4 +1,4 @@
-//! How late call tasks wake against the deadlines their machines asked for: a lock-free histogram of
+//! How late call timers fire against the deadlines their machines asked for: a lock-free histogram of
 //! log-spaced buckets, read by the stats line (p50, p99, max). A refresh storm shows up here first.
 
 use std::sync::atomic::{AtomicU64, Ordering};
