@@ -19,8 +19,9 @@ pub struct Dialog {
     pub local_cseq: u32,
     /// The CSeq of the last request they sent, once they have sent one.
     pub remote_cseq: Option<u32>,
-    /// Where in-dialog requests go: the peer's Contact URI (§12.1.1, §12.1.2).
-    pub remote_target: Uri,
+    /// Where in-dialog requests go: the peer's Contact URI (§12.1.1, §12.1.2), as text: a held call
+    /// keeps one string instead of a parsed URI, and it is read once per request we send in the dialog.
+    pub remote_target: Box<str>,
     /// Route set, in the order our requests must carry it.
     pub route_set: Vec<String>,
 }
@@ -41,11 +42,21 @@ pub fn without_tag(value: &NameAddr) -> String {
     value.to_string()
 }
 
-fn contact_uri(headers: &crate::sip::Headers) -> Option<Uri> {
-    NameAddr::parse(headers.get(&HeaderName::CONTACT)?).map(|c| c.uri)
+/// The Contact's URI (validated by parsing it), as text.
+fn contact_uri(headers: &crate::sip::Headers) -> Option<Box<str>> {
+    NameAddr::parse(headers.get(&HeaderName::CONTACT)?).map(|c| c.uri.as_str().into())
 }
 
 impl Dialog {
+    /// The remote target as a Request-URI. It was a valid URI when stored; should it not parse again, it
+    /// is sent as the text it is.
+    fn target_uri(&self) -> Uri {
+        Uri::parse(&self.remote_target).unwrap_or_else(|| Uri::Other {
+            scheme: self.remote_target.split(':').next().unwrap_or_default().to_ascii_lowercase(),
+            raw: self.remote_target.to_string(),
+        })
+    }
+
     /// The dialog we form as UAS on a request we answer with `response` (§12.1.1): their Contact is the
     /// remote target, the Record-Route set is kept in order.
     pub fn as_uas(request: &Request, local_tag: &str) -> Option<Dialog> {
@@ -59,7 +70,7 @@ impl Dialog {
             remote_uri: without_tag(&from),
             local_cseq: 0,
             remote_cseq: request.cseq().map(|c| c.seq),
-            remote_target: contact_uri(&request.headers).unwrap_or_else(|| request.uri.clone()),
+            remote_target: contact_uri(&request.headers).unwrap_or_else(|| request.uri.as_str().into()),
             route_set: request.headers.get_all(&HeaderName::RECORD_ROUTE).map(str::to_owned).collect(),
         })
     }
@@ -80,7 +91,7 @@ impl Dialog {
             remote_uri: without_tag(&to),
             local_cseq: request.cseq()?.seq,
             remote_cseq: None,
-            remote_target: contact_uri(&response.headers).unwrap_or_else(|| request.uri.clone()),
+            remote_target: contact_uri(&response.headers).unwrap_or_else(|| request.uri.as_str().into()),
             route_set,
         })
     }
@@ -134,12 +145,12 @@ impl Dialog {
         let strict = self.route_set.first().is_some_and(|r| !is_loose(r));
         let (uri, routes) = if strict {
             let first =
-                NameAddr::parse(&self.route_set[0]).map(|r| r.uri).unwrap_or(self.remote_target.clone());
+                NameAddr::parse(&self.route_set[0]).map(|r| r.uri).unwrap_or_else(|| self.target_uri());
             let mut routes: Vec<String> = self.route_set[1..].to_vec();
             routes.push(format!("<{}>", self.remote_target));
             (first, routes)
         } else {
-            (self.remote_target.clone(), self.route_set.clone())
+            (self.target_uri(), self.route_set.clone())
         };
         let mut request = Request::new(method.clone(), uri);
         let h = &mut request.headers;
