@@ -153,6 +153,14 @@ async fn both_call_ids_reach_the_call_and_shutdown_empties_every_table() {
     b.until_empty().await;
     assert!(b.start("a-2@test").is_ok(), "a call started while stopping is taken");
     b.until_empty().await;
+    // The deadlines the ended calls had queued fire into nothing and are gone too.
+    for _ in 0..100 {
+        if b.calls.timers_queued() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(b.calls.timers_queued(), 0, "no timer entry outlives its call");
 }
 
 #[tokio::test(start_paused = true)]
