@@ -40,9 +40,6 @@ pub async fn run(
     let (shutdown, rx) = Shutdown::new();
     let connections = Connections::new();
     let mut udp_sockets = Vec::new();
-    // Every UDP listener gets one receiving socket per core (up to 4), sharing its port (SO_REUSEPORT).
-    let per_listener = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
-    let mut udp_readers = Vec::new();
     let mut tcp_listeners = Vec::new();
     let mut tls_listeners = Vec::new();
     for (listen, acceptor) in config.listen.iter().zip(&tls.acceptors) {
@@ -50,10 +47,7 @@ pub async fn run(
             |source| RunError::Bind { transport: listen.transport.as_str(), address: listen.address, source };
         match (listen.transport, acceptor) {
             (config::Transport::Udp, _) => {
-                let group = udp::bind_group(listen.address, per_listener).await.map_err(bind_err)?;
-                // The first socket of each group sends; all of them receive.
-                udp_sockets.push(Arc::clone(&group[0]));
-                udp_readers.extend(group);
+                udp_sockets.push(udp::bind(listen.address).await.map_err(bind_err)?)
             }
             (config::Transport::Tcp, _) => {
                 tcp_listeners.push(TcpListener::bind(listen.address).await.map_err(bind_err)?)
@@ -119,12 +113,8 @@ pub async fn run(
     let dispatcher: Arc<dyn Sink> = dispatcher::Dispatcher::new(router, endpoint, Arc::clone(&calls), pinger);
     let _ = sink_slot.set(Arc::clone(&dispatcher));
 
-    for socket in &udp_sockets {
-        let local = socket.local_addr().ok();
-        let readers = udp_readers.iter().filter(|r| r.local_addr().ok() == local).count();
-        tracing::info!(address = %local.map(|a| a.to_string()).unwrap_or_default(), readers, "listening on udp");
-    }
-    for socket in udp_readers {
+    for socket in udp_sockets {
+        tracing::info!(address = %socket.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening on udp");
         tasks.spawn(udp::run(socket, Arc::clone(&dispatcher), rx.clone()));
     }
     for listener in tcp_listeners {

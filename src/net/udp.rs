@@ -22,35 +22,7 @@ const RECV_BUFFER: usize = 8 << 20;
 const SEND_BUFFER: usize = 4 << 20;
 
 pub async fn bind(addr: SocketAddr) -> io::Result<Arc<UdpSocket>> {
-    bind_with(addr, false)
-}
-
-/// Up to `count` sockets on one address, sharing it with `SO_REUSEPORT`: the kernel keeps each peer's
-/// flow (its address and port) on one socket, so one peer's messages are read in order by one task, and
-/// different peers are read on different cores. An address already in use is still an error: it is
-/// bound once without sharing first. Where sharing is refused, the group is the sockets bound so far.
-pub async fn bind_group(addr: SocketAddr, count: usize) -> io::Result<Vec<Arc<UdpSocket>>> {
-    let probe = std::net::UdpSocket::bind(addr)?;
-    let addr = probe.local_addr()?;
-    drop(probe);
-    let mut group = vec![bind_with(addr, count > 1)?];
-    for _ in 1..count {
-        match bind_with(addr, true) {
-            Ok(socket) => group.push(socket),
-            Err(e) => {
-                tracing::debug!(%addr, error = %e, "no further SO_REUSEPORT socket");
-                break;
-            }
-        }
-    }
-    Ok(group)
-}
-
-fn bind_with(addr: SocketAddr, reuse_port: bool) -> io::Result<Arc<UdpSocket>> {
     let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, None)?;
-    if reuse_port {
-        socket.set_reuse_port(true)?;
-    }
     if socket.set_recv_buffer_size(RECV_BUFFER).is_err() || socket.set_send_buffer_size(SEND_BUFFER).is_err()
     {
         tracing::warn!(%addr, "could not enlarge the UDP socket buffers");
@@ -102,24 +74,5 @@ pub async fn run(socket: Arc<UdpSocket>, sink: Arc<dyn Sink>, mut shutdown: watc
         if handled % BATCH == 0 {
             tokio::task::yield_now().await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_group_shares_one_port_and_a_taken_address_is_still_refused() {
-        let group = bind_group("127.0.0.1:0".parse().expect("addr"), 3).await.expect("bind");
-        let ports: Vec<u16> = group.iter().map(|s| s.local_addr().expect("local").port()).collect();
-        assert_eq!(ports.len(), 3, "three readers where SO_REUSEPORT is allowed");
-        assert!(ports.iter().all(|p| *p == ports[0]), "one port: {ports:?}");
-        let taken = group[0].local_addr().expect("local");
-        assert!(
-            bind_group(taken, 2).await.is_err(),
-            "a second daemon on the same address must fail to start"
-        );
-        assert!(bind(taken).await.is_err());
     }
 }
