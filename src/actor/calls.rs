@@ -178,6 +178,7 @@ impl Calls {
     }
 
     /// Hands a message to the call one of whose legs has its Call-ID; gives it back when there is none.
+    #[must_use]
     pub fn deliver(self: &Arc<Self>, message: Message) -> Option<Message> {
         let found = message
             .headers()
@@ -350,13 +351,6 @@ impl Calls {
             };
             slot.call.handle_input(now, input);
         });
-    }
-}
-
-impl Drop for Calls {
-    fn drop(&mut self) {
-        // Cells hold no reference back to the table; clearing the index frees every call still held.
-        self.index.clear();
     }
 }
 

@@ -74,16 +74,10 @@ impl Dispatcher {
         }
     }
 
-    /// Hands a message to its call; gives it back when no call has this Call-ID.
-    #[must_use]
-    fn to_call(&self, message: Message) -> Option<Message> {
-        self.calls.deliver(message)
-    }
-
     fn on_request(&self, peer: Peer, mut request: Request) {
         request.stamp_source(peer.addr);
         // Anything with the Call-ID of a call in progress is that call's, retransmitted INVITEs included.
-        let request = match self.to_call(Message::Request(request)) {
+        let request = match self.calls.deliver(Message::Request(request)) {
             Some(Message::Request(request)) => request,
             None | Some(Message::Response(_)) => return,
         };
@@ -118,7 +112,7 @@ impl Dispatcher {
             Ok(()) => {}
             // A retransmission raced the first INVITE: it belongs to that call.
             Err((Refused::Exists, request)) => {
-                let _ = self.to_call(Message::Request(request));
+                let _ = self.calls.deliver(Message::Request(request));
             }
             Err((Refused::Full, request)) => {
                 tracing::warn!(from = %peer.addr, max = self.calls.max(), "max_calls reached: 503");
@@ -136,7 +130,7 @@ impl Sink for Dispatcher {
             Ok(Message::Response(response)) => {
                 let status = response.status;
                 let Some(response) = self.to_pinger(response) else { return };
-                if self.to_call(Message::Response(response)).is_some() {
+                if self.calls.deliver(Message::Response(response)).is_some() {
                     tracing::debug!(from = %peer.addr, status, "response matches no call");
                 }
             }

@@ -1,7 +1,7 @@
 //! Building responses from requests (RFC 3261 §8.2.6) and the small pieces every builder needs.
 
 use super::headers::{HeaderName, Headers};
-use super::message::{Request, Response};
+use super::message::{Request, Response, ECHOED};
 use super::method::Method;
 
 /// The methods this daemon accepts, for Allow (RFC 3261 §20.5).
@@ -19,7 +19,7 @@ pub fn response_to(request: &Request, status: u16, to_tag: Option<&str>) -> Resp
 /// A response built from the five echoed headers of a request (also those of one that failed to parse).
 pub fn response_from_echo(echo: &Headers, status: u16, to_tag: Option<&str>) -> Response {
     let mut response = Response::new(status);
-    for name in [HeaderName::VIA, HeaderName::FROM, HeaderName::TO, HeaderName::CALL_ID, HeaderName::CSEQ] {
+    for name in ECHOED {
         for value in echo.get_all(&name) {
             if name == HeaderName::TO && status > 100 {
                 if let Some(tag) = to_tag.filter(|_| !has_tag(value)) {

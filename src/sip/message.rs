@@ -47,7 +47,7 @@ pub struct Request {
 }
 
 /// The headers a response copies from its request (RFC 3261 §8.2.6.2).
-const ECHOED: [HeaderName; 5] =
+pub(crate) const ECHOED: [HeaderName; 5] =
     [HeaderName::VIA, HeaderName::FROM, HeaderName::TO, HeaderName::CALL_ID, HeaderName::CSEQ];
 
 #[derive(Debug, Clone, PartialEq)]

@@ -433,6 +433,14 @@ pub struct Bounds {
     pub outer: Duration,
 }
 
+/// A scenario run over `transport` for `calls` calls within `bounds`, with `extra` arguments.
+fn bounded(sipp: Sipp, transport: Transport, calls: u32, extra: &[&str], bounds: Bounds) -> Sipp {
+    let calls = calls.to_string();
+    sipp.args(["-t", transport.sipp(), "-m", calls.as_str(), "-timeout", bounds.sipp, "-timeout_error"])
+        .args(extra.iter().copied())
+        .timeout(bounds.outer)
+}
+
 /// Starts the callee scenario `uas` on a free port for `calls` calls and waits until it listens.
 pub fn start_callee(
     uas: &str,
@@ -441,12 +449,7 @@ pub fn start_callee(
     extra: &[&str],
     bounds: Bounds,
 ) -> SippProcess {
-    let calls = calls.to_string();
-    let mut callee = Sipp::new(uas)
-        .args(["-t", transport.sipp(), "-m", calls.as_str(), "-timeout", bounds.sipp, "-timeout_error"])
-        .args(extra.iter().copied())
-        .timeout(bounds.outer)
-        .spawn();
+    let mut callee = bounded(Sipp::new(uas), transport, calls, extra, bounds).spawn();
     callee.wait_listening(Duration::from_secs(5));
     callee
 }
@@ -461,13 +464,7 @@ pub fn run_caller(
     extra: &[&str],
     bounds: Bounds,
 ) -> SippResult {
-    let calls = calls.to_string();
-    Sipp::new(uac)
-        .remote(daemon.udp_addr())
-        .args(["-t", transport.sipp(), "-m", calls.as_str(), "-timeout", bounds.sipp, "-timeout_error"])
-        .args(extra.iter().copied())
-        .timeout(bounds.outer)
-        .run()
+    bounded(Sipp::new(uac).remote(daemon.udp_addr()), transport, calls, extra, bounds).run()
 }
 
 /// Both SIPp runs of a call and the daemon between them (still running, for its log).

@@ -294,12 +294,7 @@ impl<P: Clone> Call<P> {
     }
 
     pub fn poll_output(&mut self) -> Option<Output<P>> {
-        let output = self.out.pop_front();
-        if self.out.is_empty() && self.out.capacity() > 0 {
-            // Held calls far outnumber busy ones: an idle call keeps no output buffer.
-            self.out = VecDeque::new();
-        }
-        output
+        crate::proto::transaction::pop_output(&mut self.out)
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {

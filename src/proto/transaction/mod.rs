@@ -43,9 +43,10 @@ pub use timers::TimerConfig;
 
 use crate::sip::{Message, Response};
 
-/// The next output of a transaction; an emptied queue gives its buffer back (a transaction waits out
-/// Timer L/M/J/K with nothing to say, and a queue's first allocation holds four messages).
-fn pop_output(out: &mut std::collections::VecDeque<TxOutput>) -> Option<TxOutput> {
+/// The next item of an output queue; an emptied queue gives its buffer back. Transactions wait out
+/// Timer L/M/J/K and held calls wait for hours with nothing to say, and a queue's first allocation holds
+/// four messages.
+pub(crate) fn pop_output<T>(out: &mut std::collections::VecDeque<T>) -> Option<T> {
     let next = out.pop_front();
     if out.is_empty() && out.capacity() > 0 {
         *out = std::collections::VecDeque::new();
