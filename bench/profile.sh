@@ -9,6 +9,7 @@
 #   bench/profile.sh massif [BIN]      heap of 2,000 held calls, snapshot after the setup transactions ended;
 #                                      BIN must be built with the system allocator:
 #                                      cargo build --release --no-default-features
+#                                      (THRESHOLD=0.1 keeps allocation sites down to 0.1 % of the heap)
 #
 # BIN defaults to target/release/sst-b2bua. Output goes to bench/out/profile-<tool>/. Nothing here runs in the
 # test command. Counts and rates can be changed with CALLS=… RATE=….
@@ -69,7 +70,7 @@ case $tool in
     ;;
   massif)
     calls=${CALLS:-2000}; rate=${RATE:-100}
-    RUST_LOG=warn valgrind --tool=massif --vgdb=yes --massif-out-file="$out/massif.out" "$bin" --config "$out/daemon.yaml" \
+    RUST_LOG=warn valgrind --tool=massif --threshold="${THRESHOLD:-1.0}" --vgdb=yes --massif-out-file="$out/massif.out" "$bin" --config "$out/daemon.yaml" \
       > "$out/daemon.log" 2>&1 &
     d=$!; pids+=("$d"); sleep 5
     caller "$calls" "$rate" 600000 &

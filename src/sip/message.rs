@@ -164,16 +164,6 @@ impl Request {
 }
 
 impl Response {
-    /// The status line and the headers echoed from the request (RFC 3261 §8.2.6.2), without the body or
-    /// anything else: what an accepted INVITE's server transaction keeps of its 2xx.
-    pub fn echo_part(&self) -> Response {
-        let mut headers = Headers::new();
-        for (name, value) in self.headers.iter().filter(|(n, _)| ECHOED.contains(n)) {
-            headers.push(name.clone(), value);
-        }
-        Response { status: self.status, reason: self.reason.clone(), headers, body: Bytes::new() }
-    }
-
     /// A response with the standard reason phrase for `status` (RFC 3261 §21).
     pub fn new(status: u16) -> Response {
         Response {

@@ -65,8 +65,21 @@ pub struct LegSdp {
     sent: Option<Bytes>,
     sent_version: Option<u64>,
     /// What was in force before the last changed description we sent, should that offer be refused.
-    before: Option<(Option<Bytes>, Option<u64>)>,
+    before: Before,
     received: Option<Bytes>,
+}
+
+/// What [`LegSdp::offer_refused`] goes back to. Boxed when there is something: a held call keeps two of
+/// these for hours, nearly always for its first description, which had nothing before it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Before {
+    /// No changed description is outstanding.
+    #[default]
+    Unchanged,
+    /// The last one was the first on this leg: nothing was sent before it.
+    Nothing,
+    /// The description (and its version) sent before the last one.
+    Sent(Box<(Bytes, Option<u64>)>),
 }
 
 impl LegSdp {
@@ -75,13 +88,16 @@ impl LegSdp {
     pub fn outgoing(&mut self, body: &Bytes) -> Bytes {
         let out = match (&self.sent, self.sent_version) {
             (Some(sent), _) if same_session(sent, body) => {
-                self.before = None;
+                self.before = Before::Unchanged;
                 return sent.clone();
             }
             (Some(_), Some(v)) => with_version(body, v + 1),
             _ => body.clone(),
         };
-        self.before = Some((self.sent.take(), self.sent_version));
+        self.before = match self.sent.take() {
+            Some(sent) => Before::Sent(Box::new((sent, self.sent_version))),
+            None => Before::Nothing,
+        };
         self.sent_version = version(&out);
         self.sent = Some(out.clone());
         out
@@ -91,9 +107,13 @@ impl LegSdp {
     /// UPDATE): the session is what it was before it (RFC 3261 §14.1, RFC 3311 §5.2), and so is what a
     /// refresh carries and the version the next change counts from.
     pub fn offer_refused(&mut self) {
-        if let Some((sent, version)) = self.before.take() {
-            self.sent = sent;
-            self.sent_version = version;
+        match std::mem::take(&mut self.before) {
+            Before::Unchanged => {}
+            Before::Nothing => (self.sent, self.sent_version) = (None, None),
+            Before::Sent(was) => {
+                let (sent, version) = *was;
+                (self.sent, self.sent_version) = (Some(sent), version);
+            }
         }
     }
 
@@ -172,6 +192,15 @@ mod tests {
         leg.outgoing(&hold);
         leg.offer_refused();
         assert_eq!(version(leg.last_sent().expect("sent")), Some(8));
+    }
+
+    #[test]
+    fn a_refused_first_offer_leaves_nothing_sent() {
+        let mut leg = LegSdp::default();
+        leg.outgoing(&body(SDP));
+        leg.offer_refused();
+        assert_eq!(leg.last_sent(), None);
+        assert_eq!(leg.outgoing(&body(SDP)), body(SDP), "the next one is a first description again");
     }
 
     #[test]

@@ -42,8 +42,8 @@ impl<P: Clone> Call<P> {
     /// Answers a request on leg `id` with `status` through a server transaction of its own.
     fn answer_locally(&mut self, now: Instant, id: LegId, request: Request, status: u16) {
         let tag = match (id, &self.leg(id).dialog) {
-            (_, Some(d)) => d.local_tag.clone(),
-            (LegId::A, None) => self.a_tag.clone(),
+            (_, Some(d)) => d.local_tag().to_owned(),
+            (LegId::A, None) => self.a_tag.to_string(),
             (LegId::B, None) => String::new(),
         };
         let response = response_to(&request, status, (!tag.is_empty()).then_some(tag.as_str()));
@@ -136,7 +136,7 @@ impl<P: Clone> Call<P> {
         let Some(original) = self.leg_mut(origin).server(&from).map(|s| s.tx.request().clone()) else {
             return;
         };
-        let local_tag = self.leg(origin).dialog.as_ref().map(|d| d.local_tag.clone());
+        let local_tag = self.leg(origin).dialog.as_ref().map(|d| d.local_tag().to_owned());
         let response = match event {
             ClientEvent::Timeout => {
                 let r = response_to(&original, 408, local_tag.as_deref());
@@ -310,7 +310,7 @@ impl<P: Clone> Call<P> {
 
     /// 422 with our Min-SE to a re-INVITE/UPDATE asking for less (RFC 4028 §9).
     fn answer_with_min_se(&mut self, now: Instant, id: LegId, request: Request, min_se: u32) {
-        let tag = self.leg(id).dialog.as_ref().map(|d| d.local_tag.clone());
+        let tag = self.leg(id).dialog.as_ref().map(|d| d.local_tag().to_owned());
         let mut response = response_to(&request, 422, tag.as_deref());
         response.headers.push(HeaderName::MIN_SE, min_se.to_string());
         let timers = self.config.timers;

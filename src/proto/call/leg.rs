@@ -3,6 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use thin_vec::ThinVec;
+
 use crate::config::SessionTimerConfig;
 use crate::proto::dialog::Dialog;
 use crate::proto::ids::Ids;
@@ -72,17 +75,18 @@ pub struct Leg<P> {
     /// The session descriptions sent and received on this leg (one o= version counter per leg).
     pub sdp: LegSdp,
     pub dialog: Option<Dialog>,
-    pub servers: Vec<Server>,
-    pub clients: Vec<Client>,
+    pub servers: ThinVec<Server>,
+    pub clients: ThinVec<Client>,
     /// Boxed: a held call has none, and a response is large.
     pub pending_2xx: Option<Box<Pending2xx>>,
     /// The call ended while `pending_2xx` waited for its ACK: the BYE goes once it comes (or 64·T1 pass).
     pub held_bye: Option<HeldBye>,
-    /// The ACKs we sent for their 2xx responses (CSeq number, request), newest last: a repeated 2xx gets
-    /// the ACK for its own INVITE again, also after a later re-INVITE was ACKed (§13.2.2.4).
-    pub acks: Vec<(u32, Request)>,
+    /// The ACKs we sent for their 2xx responses (CSeq number, the ACK as sent), newest last: a repeated
+    /// 2xx gets the ACK for its own INVITE again, also after a later re-INVITE was ACKed (§13.2.2.4). Kept
+    /// as wire bytes (one allocation) for the 64·T1 a 2xx may repeat; parsed again only to re-send.
+    pub acks: ThinVec<(u32, Bytes)>,
     /// Forks whose 2xx we ACKed and ended with a BYE (To tag, ACK): a repeat of it gets the ACK again.
-    pub dropped_forks: Vec<(String, Request)>,
+    pub dropped_forks: ThinVec<(String, Request)>,
 }
 
 impl<P: Clone> Leg<P> {
@@ -92,12 +96,12 @@ impl<P: Clone> Leg<P> {
             sdp: LegSdp::default(),
             setup,
             dialog: None,
-            servers: Vec::new(),
-            clients: Vec::new(),
+            servers: ThinVec::new(),
+            clients: ThinVec::new(),
             pending_2xx: None,
             held_bye: None,
-            acks: Vec::new(),
-            dropped_forks: Vec::new(),
+            acks: ThinVec::new(),
+            dropped_forks: ThinVec::new(),
         }
     }
 
@@ -177,17 +181,26 @@ impl<P: Clone> Leg<P> {
 
     /// Remembers the ACK for the 2xx to our INVITE numbered `cseq`. A 2xx repeats for 64·T1 at most, so
     /// the last few are enough.
-    pub fn remember_ack(&mut self, cseq: u32, ack: Request) {
+    pub fn remember_ack(&mut self, cseq: u32, ack: &Request) {
         self.acks.retain(|(seq, _)| *seq != cseq);
         if self.acks.len() >= 4 {
             self.acks.remove(0);
         }
-        push_exact(&mut self.acks, (cseq, ack));
+        push_exact(&mut self.acks, (cseq, ack.to_bytes()));
     }
 
-    /// The ACK we sent for the 2xx to our INVITE numbered `cseq`.
+    /// Whether we sent an ACK for the 2xx to our INVITE numbered `cseq`.
+    pub fn acked(&self, cseq: u32) -> bool {
+        self.acks.iter().any(|(seq, _)| *seq == cseq)
+    }
+
+    /// The ACK we sent for the 2xx to our INVITE numbered `cseq` (we wrote it, so it parses).
     pub fn ack_for(&self, cseq: u32) -> Option<Request> {
-        self.acks.iter().find(|(seq, _)| *seq == cseq).map(|(_, ack)| ack.clone())
+        let (_, bytes) = self.acks.iter().find(|(seq, _)| *seq == cseq)?;
+        match crate::sip::parse::parse(bytes) {
+            Ok(crate::sip::Message::Request(ack)) => Some(ack),
+            _ => None,
+        }
     }
 
     /// Removes finished transactions.
@@ -228,15 +241,15 @@ impl<P: Clone> Leg<P> {
 }
 
 /// Gives an empty vector's allocation back.
-fn shrink_if_empty<T>(v: &mut Vec<T>) {
+fn shrink_if_empty<T>(v: &mut ThinVec<T>) {
     if v.is_empty() && v.capacity() > 0 {
-        *v = Vec::new();
+        *v = ThinVec::new();
     }
 }
 
 /// Pushes without the growth policy's spare room: a leg has one or two transactions at a time, and a
 /// vector's first allocation holds four (four INVITE transactions are ~3 KB, kept for the 32 s of Timer L/M).
-fn push_exact<T>(list: &mut Vec<T>, item: T) {
+fn push_exact<T>(list: &mut ThinVec<T>, item: T) {
     if list.len() == list.capacity() {
         list.reserve_exact(1);
     }

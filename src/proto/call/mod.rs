@@ -144,17 +144,17 @@ pub struct Call<P> {
     ids: Ids,
     phase: Phase,
     /// Our To tag on leg A.
-    a_tag: String,
+    a_tag: Box<str>,
     /// RFC 4028 §9: what leg A's INVITE asked of our timer, and what our 2xx will say.
     a_decision: UasDecision,
     invite_a: ServerKey,
     /// Leg B's Call-ID (ours).
-    b_call_id: String,
+    b_call_id: Box<str>,
     /// Whether the actor has another target for leg B (RFC 3263 §4.3).
     more_targets: bool,
     /// Leg B attempts given up for the next target: their INVITE transactions finish with the target
     /// they were sent to (an ACK for a repeated 503 goes there); what they deliver is ignored.
-    retired: Vec<Leg<P>>,
+    retired: thin_vec::ThinVec<Leg<P>>,
     /// Leg B's INVITE as sent (for CANCEL and the dialog), once sent.
     /// Boxed: only while leg B is being set up (a held call has dropped it).
     invite_b: Option<Box<Request>>,
@@ -206,11 +206,11 @@ impl<P: Clone> Call<P> {
         let mut call = Call {
             a: leg_a,
             b: Leg::new(None, config.timer_b.clone()),
-            a_tag: ids.tag(),
+            a_tag: ids.tag().into(),
             a_decision,
-            b_call_id: ids.call_id("sst-b2bua"),
+            b_call_id: ids.call_id("sst-b2bua").into(),
             more_targets: false,
-            retired: Vec::new(),
+            retired: thin_vec::ThinVec::new(),
             ids,
             config,
             phase: Phase::Resolving,

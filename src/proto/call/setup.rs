@@ -74,7 +74,7 @@ impl<P: Clone> Call<P> {
         let built = InviteB {
             invite_a: &invite_a,
             target: &self.config.target,
-            call_id: self.b_call_id.clone(),
+            call_id: self.b_call_id.to_string(),
             from_tag: self.ids.tag(),
             max_forwards,
             pass: &self.config.pass,
@@ -140,7 +140,7 @@ impl<P: Clone> Call<P> {
             return;
         }
         let Some(invite) = self.invite_a_ref() else { return };
-        let response = response_to(invite, status, Some(&self.a_tag));
+        let response = response_to(invite, status, Some(&*self.a_tag));
         if let Some(server) = self.a.server(&self.invite_a.clone()) {
             server.tx.respond(now, response);
         }
@@ -171,7 +171,7 @@ impl<P: Clone> Call<P> {
 
     /// A response for leg A's INVITE carrying leg B's status, reason phrase and body.
     fn relay_to_invite_a(&mut self, now: Instant, from_b: &Response) -> Option<Response> {
-        let mut response = response_to(self.invite_a_ref()?, from_b.status, Some(&self.a_tag));
+        let mut response = response_to(self.invite_a_ref()?, from_b.status, Some(&*self.a_tag));
         response.reason = from_b.reason.clone();
         if from_b.status > 100 && from_b.status < 300 {
             response.headers.push(HeaderName::CONTACT, self.a.contact());
@@ -202,7 +202,7 @@ impl<P: Clone> Call<P> {
         let to_tag = response.to_tag().map(str::to_owned);
         if let Some(dialog) = &self.b.dialog {
             // A retransmitted 2xx of the dialog we confirmed: re-send our ACK (§13.2.2.4).
-            if to_tag.as_deref() == Some(dialog.remote_tag.as_str()) {
+            if to_tag.as_deref() == Some(dialog.remote_tag()) {
                 return self.resend_ack(LegId::B, &response);
             }
         }
@@ -216,6 +216,11 @@ impl<P: Clone> Call<P> {
         };
         let b_cseq = dialog.local_cseq;
         self.b.dialog = Some(dialog);
+        // From here on leg B's INVITE only forms dialogs with late forks (ACK and BYE them): the headers
+        // a response echoes and the Request-URI are all that reads, for the 64·T1 of Timer M.
+        if let Some(invite_b) = self.invite_b.as_deref_mut() {
+            invite_b.keep_echo_only();
+        }
         self.negotiated(now, &response);
         // Read from leg A's INVITE before the 2xx answers it (its transaction then keeps only echo headers).
         let invite_a = self.invite_a_ref();
@@ -261,7 +266,7 @@ impl<P: Clone> Call<P> {
             LegId::B => &mut self.b,
         };
         leg.stamp(&mut ack, &mut self.ids);
-        leg.remember_ack(cseq, ack.clone());
+        leg.remember_ack(cseq, &ack);
         self.send(id, Message::Request(ack));
     }
 
@@ -276,13 +281,13 @@ impl<P: Clone> Call<P> {
     /// again and no second BYE.
     fn ack_and_bye(&mut self, now: Instant, invite_b: &Request, response: &Response) {
         let Some(mut dialog) = Dialog::as_uac(invite_b, response) else { return };
-        if let Some((_, ack)) = self.b.dropped_forks.iter().find(|(tag, _)| *tag == dialog.remote_tag) {
+        if let Some((_, ack)) = self.b.dropped_forks.iter().find(|(tag, _)| tag == dialog.remote_tag()) {
             let ack = ack.clone();
             return self.send(LegId::B, Message::Request(ack));
         }
         let mut ack = dialog.request(Method::Ack, Some(dialog.local_cseq));
         self.b.stamp(&mut ack, &mut self.ids);
-        self.b.dropped_forks.push((dialog.remote_tag.clone(), ack.clone()));
+        self.b.dropped_forks.push((dialog.remote_tag().to_owned(), ack.clone()));
         self.send(LegId::B, Message::Request(ack));
         let mut bye = dialog.request(Method::Bye, None);
         self.b.stamp(&mut bye, &mut self.ids);
@@ -385,7 +390,7 @@ impl<P: Clone> Call<P> {
         let matches = target.as_ref() == Some(&self.invite_a);
         let status = if matches { 200 } else { 481 };
         let key = self.a.start_server(cancel.clone(), self.config.timers, now);
-        let response = response_to(&cancel, status, Some(&self.a_tag));
+        let response = response_to(&cancel, status, Some(&*self.a_tag));
         if let Some(server) = self.a.server(&key) {
             server.tx.respond(now, response);
         }

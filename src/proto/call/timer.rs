@@ -25,7 +25,7 @@ impl<P: Clone> Call<P> {
         let Some(invite) = self.a.server(&self.invite_a.clone()).map(|s| s.tx.request().clone()) else {
             return;
         };
-        let mut response = response_to(&invite, 422, Some(&self.a_tag));
+        let mut response = response_to(&invite, 422, Some(&*self.a_tag));
         response.headers.push(HeaderName::MIN_SE, min_se.to_string());
         tracing::info!(min_se, "caller's Session-Expires below our Min-SE: 422");
         self.respond_server_a(now, response);
@@ -110,7 +110,7 @@ impl<P: Clone> Call<P> {
             200..=299 => {
                 if is_invite {
                     let seq = sent.cseq().map_or(0, |c| c.seq);
-                    if self.leg(id).ack_for(seq).is_some() {
+                    if self.leg(id).acked(seq) {
                         return self.resend_ack(id, &response); // a repeat of the 2xx
                     }
                     self.ack_on(id, seq, None);
@@ -179,7 +179,7 @@ impl<P: Clone> Call<P> {
             leg.sdp.incoming(&request.body);
         }
         leg.timer.learn_allow(&request.headers);
-        let tag = leg.dialog.as_ref().map(|d| d.local_tag.clone());
+        let tag = leg.dialog.as_ref().map(|d| d.local_tag().to_owned());
         let mut response = response_to(request, 200, tag.as_deref());
         match &decision {
             UasDecision::TooSmall { min_se } => {

@@ -35,8 +35,8 @@ Content-Length: 0
 fn uas_dialog_keeps_record_route_order_and_their_contact() {
     let invite = request(INVITE);
     let mut d = Dialog::as_uas(&invite, "us").expect("dialog");
-    assert_eq!(d.remote_tag, "ta");
-    assert_eq!(d.remote_target.to_string(), "sip:alice@192.0.2.1:5060");
+    assert_eq!(d.remote_tag(), "ta");
+    assert_eq!(d.remote_target(), "sip:alice@192.0.2.1:5060");
     assert_eq!(d.route_set, vec!["<sip:p1.example;lr>", "<sip:p2.example;lr>"]);
     let bye = d.request(Method::Bye, None);
     assert_eq!(bye.uri.to_string(), "sip:alice@192.0.2.1:5060");
@@ -107,7 +107,12 @@ Content-Length: 0
     assert_eq!(d.on_request(&bye), Sequence::New);
     assert_eq!(d.on_request(&mk(11, "INFO")), Sequence::OutOfOrder, "same CSeq again");
     assert_eq!(d.on_request(&mk(5, "INFO")), Sequence::OutOfOrder);
-    assert_eq!(d.remote_target.to_string(), "sip:alice@192.0.2.1:5060", "INFO is no target refresh");
+    assert_eq!(d.remote_target(), "sip:alice@192.0.2.1:5060", "INFO is no target refresh");
     assert_eq!(d.on_request(&mk(12, "INVITE")), Sequence::New);
-    assert_eq!(d.remote_target.to_string(), "sip:alice@192.0.2.99:5060", "re-INVITE refreshes the target");
+    assert_eq!(d.remote_target(), "sip:alice@192.0.2.99:5060", "re-INVITE refreshes the target");
+    // The rest of the dialog is as it was: identifiers, and the From/To our requests carry.
+    assert!(d.matches_request(&mk(13, "INFO")));
+    let bye = d.request(Method::Bye, None);
+    assert_eq!(bye.uri.to_string(), "sip:alice@192.0.2.99:5060");
+    assert_eq!(bye.headers.get(&HeaderName::TO), Some("\"Alice\" <sip:alice@a.example>;tag=ta"));
 }

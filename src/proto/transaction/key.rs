@@ -34,20 +34,25 @@ impl ClientKey {
 pub enum ServerKey {
     /// The top Via branch starts with the magic cookie `z9hG4bK` (§8.1.1.7): branch, sent-by, method.
     Rfc3261 { branch: String, sent_by: HostPort, method: Method },
-    /// An RFC 2543 peer (no cookie): the fields §17.2.3 lists for the backwards-compatible match.
-    ///
-    /// The To tag is left out for INVITE (and so for its ACK and CANCEL): the INVITE that created the
-    /// transaction has none, while the ACK for a non-2xx response carries the tag of that response; the
-    /// other fields (Request-URI, From tag, Call-ID, CSeq number, top Via) already tell INVITEs apart.
-    Rfc2543 {
-        request_uri: String,
-        to_tag: Option<String>,
-        from_tag: Option<String>,
-        call_id: String,
-        cseq: u32,
-        top_via: String,
-        method: Method,
-    },
+    /// An RFC 2543 peer (no cookie): the fields §17.2.3 lists for the backwards-compatible match. Boxed:
+    /// such peers are rare, and every key (one per transaction and call) would otherwise be this size.
+    Rfc2543(Box<Rfc2543Key>),
+}
+
+/// The fields of §17.2.3's backwards-compatible match.
+///
+/// The To tag is left out for INVITE (and so for its ACK and CANCEL): the INVITE that created the
+/// transaction has none, while the ACK for a non-2xx response carries the tag of that response; the other
+/// fields (Request-URI, From tag, Call-ID, CSeq number, top Via) already tell INVITEs apart.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Rfc2543Key {
+    request_uri: String,
+    to_tag: Option<String>,
+    from_tag: Option<String>,
+    call_id: String,
+    cseq: u32,
+    top_via: String,
+    method: Method,
 }
 
 impl ServerKey {
@@ -75,7 +80,7 @@ impl ServerKey {
     /// The key of a hand-built request without a readable top Via or CSeq: it matches nothing the parser
     /// lets through, so such a transaction only ever sees what its owner hands it directly.
     pub(super) fn unkeyed(request: &Request) -> ServerKey {
-        ServerKey::Rfc2543 {
+        ServerKey::Rfc2543(Box::new(Rfc2543Key {
             request_uri: request.uri.to_string(),
             to_tag: None,
             from_tag: None,
@@ -83,13 +88,14 @@ impl ServerKey {
             cseq: 0,
             top_via: String::new(),
             method: request.method.clone(),
-        }
+        }))
     }
 
     /// The method of the transaction this key names (INVITE for an ACK).
     pub fn method(&self) -> &Method {
         match self {
-            ServerKey::Rfc3261 { method, .. } | ServerKey::Rfc2543 { method, .. } => method,
+            ServerKey::Rfc3261 { method, .. } => method,
+            ServerKey::Rfc2543(key) => &key.method,
         }
     }
 }
@@ -116,7 +122,7 @@ fn normalised(sent_by: &HostPort) -> HostPort {
 
 fn rfc2543_key(request: &Request, via: &Via, cseq: u32, method: Method) -> ServerKey {
     let to_tag = if method == Method::Invite { None } else { request.to_tag().map(str::to_owned) };
-    ServerKey::Rfc2543 {
+    ServerKey::Rfc2543(Box::new(Rfc2543Key {
         request_uri: request.uri.to_string(),
         to_tag,
         from_tag: request.from_tag().map(str::to_owned),
@@ -124,5 +130,5 @@ fn rfc2543_key(request: &Request, via: &Via, cseq: u32, method: Method) -> Serve
         cseq,
         top_via: via.to_string(),
         method,
-    }
+    }))
 }

@@ -85,8 +85,9 @@ impl ServerInvite {
             TxState::Proceeding if response.status < 300 => {
                 // RFC 6026 §7.1, §8.7: a 2xx goes out and the transaction waits in Accepted for Timer L;
                 // retransmitting the 2xx is the TU's job (RFC 3261 §13.3.1.4), so neither it nor the
-                // INVITE's body is kept for those 32 s: Accepted only absorbs retransmitted INVITEs.
-                self.last_response = response.echo_part();
+                // INVITE's body is kept for those 32 s: Accepted only absorbs retransmitted INVITEs, and
+                // of the 2xx only its status is read again (the TU has its final response).
+                self.last_response = Response::new(response.status);
                 self.out.push_back(TxOutput::Send(Message::Response(response)));
                 self.request.keep_echo_only();
                 self.state = TxState::Accepted;

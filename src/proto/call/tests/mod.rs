@@ -326,7 +326,7 @@ Contact: <sip:bob@10.0.0.2:5070>
 
     /// Our To tag on leg A.
     pub fn a_tag(&self) -> String {
-        self.call.a_tag.clone()
+        self.call.a_tag.to_string()
     }
 }
 
