@@ -58,8 +58,10 @@ impl CallCell {
 
 struct Slot {
     call: Call<Peer>,
-    /// Leg B's targets not tried yet (RFC 3263 §4.3), while there are any.
-    targets: VecDeque<Peer>,
+    /// Leg B's targets not tried yet (RFC 3263 §4.3), while there are any. Boxed on purpose: 8 bytes in
+    /// every held call instead of 32, for a list most calls never have.
+    #[allow(clippy::box_collection)]
+    targets: Option<Box<VecDeque<Peer>>>,
     /// Leg A's and leg B's Call-IDs, the call's keys in the index.
     keys: [Box<str>; 2],
     /// Carries both Call-IDs; entered whenever the call is driven.
@@ -151,7 +153,7 @@ impl Calls {
                 let (key_b, config) = (keys[1].clone(), Arc::clone(call.config()));
                 let slot = Slot {
                     call,
-                    targets: VecDeque::new(),
+                    targets: None,
                     keys,
                     span: span.clone(),
                     began: clock::now(),
@@ -338,13 +340,13 @@ impl Calls {
                 }
             }
             LegB::Next => match cell.lock().as_mut() {
-                Some(slot) => std::mem::take(&mut slot.targets),
+                Some(slot) => slot.targets.take().map(|t| *t).unwrap_or_default(),
                 None => return,
             },
         };
         let next = leg_b::next_target(&mut targets, ctx).await;
         self.drive(&cell, |slot, now| {
-            slot.targets = targets;
+            slot.targets = (!targets.is_empty()).then(|| Box::new(targets));
             let input = match next {
                 Ok((setup, more)) => Input::Target { setup, more },
                 Err(why) => Input::Unreachable(why),

@@ -43,6 +43,14 @@ impl NameAddr {
         Some(NameAddr { display, uri, params })
     }
 
+    /// Whether [`NameAddr::parse`] accepts `text`, without building the value when it has the plain shape
+    /// of nearly every From/To/Contact (`["Name" ]<sip:user@host:port;params>;tag=x`, or the same without
+    /// brackets and parameters inside): the door checks every message's, and the URI grammar is the
+    /// parser's most expensive part. Anything else goes through the full parse.
+    pub fn is_valid(text: &str) -> bool {
+        is_plain(text.trim()) || NameAddr::parse(text).is_some()
+    }
+
     pub fn tag(&self) -> Option<&str> {
         self.params.get("tag").flatten()
     }
@@ -51,6 +59,38 @@ impl NameAddr {
         self.params.set("tag", Some(tag));
         self
     }
+}
+
+/// The plain shape [`NameAddr::is_valid`] accepts without the full parse: an optional display name (a
+/// quoted string without escapes, or space-separated tokens), then `<` plain SIP URI `>`; or a plain SIP
+/// URI without parameters; then plain header parameters. A strict subset of [`NameAddr::parse`].
+fn is_plain(text: &str) -> bool {
+    let (uri, params) = match text.find('<') {
+        Some(open) => {
+            let display = text[..open].trim_end();
+            let display_ok = match display.strip_prefix('"') {
+                Some(quoted) => quoted.strip_suffix('"').is_some_and(|inner| {
+                    inner.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+                }),
+                None => display.is_empty() || display.split(' ').all(is_token),
+            };
+            let Some(close) = text[open..].find('>').map(|c| c + open) else { return false };
+            if !display_ok {
+                return false;
+            }
+            (&text[open + 1..close], &text[close + 1..])
+        }
+        None => {
+            let end = text.find(';').unwrap_or(text.len());
+            (&text[..end], &text[end..])
+        }
+    };
+    super::uri::is_plain_sip_uri(uri) && super::uri::plain_params(params)
+}
+
+#[cfg(test)]
+pub(crate) fn is_plain_for_tests(text: &str) -> bool {
+    is_plain(text.trim())
 }
 
 /// A header parameter (such as `tag`) of a From/To/Contact value without parsing its URI: after the `>`

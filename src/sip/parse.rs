@@ -216,11 +216,11 @@ fn check_common(headers: &Headers, method: Option<&Method>) -> Result<(), ParseE
             return Err(fail(format!("missing {name} header")));
         }
     }
-    if let Some(bad) = headers.get_all(&HeaderName::VIA).find(|v| Via::parse(v).is_none()) {
+    if let Some(bad) = headers.get_all(&HeaderName::VIA).find(|v| !Via::is_valid(v)) {
         return Err(fail(format!("malformed Via `{bad:.60}`")));
     }
     for name in [HeaderName::FROM, HeaderName::TO] {
-        if NameAddr::parse(headers.get(&name).unwrap_or_default()).is_none() {
+        if !NameAddr::is_valid(headers.get(&name).unwrap_or_default()) {
             return Err(fail(format!("malformed {name} header")));
         }
     }
@@ -252,9 +252,7 @@ fn check_request(request: &Request) -> Result<(), ParseError> {
     for min_se in headers.get_all(&HeaderName::MIN_SE) {
         parse_min_se(min_se).map_err(|e| fail(format!("malformed Min-SE: {e}")))?;
     }
-    if let Some(bad) =
-        headers.get_all(&HeaderName::CONTACT).find(|c| *c != "*" && NameAddr::parse(c).is_none())
-    {
+    if let Some(bad) = headers.get_all(&HeaderName::CONTACT).find(|c| *c != "*" && !NameAddr::is_valid(c)) {
         return Err(fail(format!("malformed Contact `{bad:.60}`")));
     }
     if headers.get(&HeaderName::DATE).is_some_and(|d| !is_sip_date(d)) {

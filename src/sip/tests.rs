@@ -458,3 +458,132 @@ fn stamp_source_only_changes_what_it_must() {
         Some("6000".to_owned())
     );
 }
+
+/// One of `good` four times in five, else one of `bad`.
+fn piece(good: &[&'static str], bad: &[&'static str]) -> &'static str {
+    let list = if fastrand::u8(..5) < 4 { good } else { bad };
+    list[fastrand::usize(..list.len())]
+}
+
+fn random_word(alphabet: &[u8], max: usize) -> String {
+    (0..fastrand::usize(0..=max)).map(|_| alphabet[fastrand::usize(..alphabet.len())] as char).collect()
+}
+
+/// Name-addrs built from pieces that are right, nearly right and wrong: schemes, users, hosts (IPv4 with
+/// octets out of range and leading zeros, labels with edge hyphens and digits), ports, parameters,
+/// display names, brackets.
+fn name_addr_samples(count: usize) -> Vec<String> {
+    const WORDISH: &[u8] = b"abcZ09-_.!~*'+%:@;=?,<>\" ()[]\\/&$#";
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let scheme = piece(&["sip:", "sips:"], &["SIP:", "tel:", "", "sip:/", "sip: "]);
+        let user = match fastrand::u8(..5) {
+            0 => String::new(),
+            1 => format!("{}@", random_word(b"abc09-_.!~*'+", 8)),
+            2 => format!("{}@", random_word(WORDISH, 6)),
+            _ => piece(&["alice@", "sipp@", "+15551234567@"], &["a:pw@", "@", "a%20b@", "a b@", "a(b)@"])
+                .to_owned(),
+        };
+        let host = match fastrand::u8(..5) {
+            0 => (0..fastrand::usize(3..=5))
+                .map(|_| fastrand::u16(0..=300).to_string())
+                .collect::<Vec<_>>()
+                .join("."),
+            1 => (0..fastrand::usize(1..=3)).map(|_| random_word(b"ab09-", 5)).collect::<Vec<_>>().join("."),
+            2 => random_word(b"ab09-._:[]", 10),
+            _ => piece(
+                &["127.0.0.1", "example.com", "a-b.example", "sip.example.com", "x1.y2.example"],
+                &["01.2.3.4", "1.2.3", "[::1]", "x.", "-a.b", "a_b.example", "1.2.3.4.5"],
+            )
+            .to_owned(),
+        };
+        let port =
+            piece(&["", ":5060", ":65535", ":1"], &[":0", ":65536", ":", ":5o60", ":000080", ":99999999"]);
+        let mut params = String::new();
+        for _ in 0..fastrand::usize(0..3) {
+            params.push(';');
+            params.push_str(&random_word(b"a9-_.!~*'+", 4));
+            if fastrand::bool() {
+                params.push('=');
+                let alphabet: &[u8] = if fastrand::bool() { b"a9-_.!~*'+" } else { WORDISH };
+                params.push_str(&random_word(alphabet, 4));
+            }
+        }
+        let uri = format!("{scheme}{user}{host}{port}{params}");
+        let display = piece(
+            &["", "Alice ", "Alice", "\"Alice Smith\" ", "sipp "],
+            &["\"A\\\"b\" ", "\"open ", "A  B ", "a,b ", "\"x\"y "],
+        );
+        let header_params = piece(
+            &["", ";tag=1234", ";tag=a-b.c", ";tag", ";expires=60;q=0.5"],
+            &[";tag=", "; tag=x", ";tag=\"q\"", ";", ";a;;b"],
+        );
+        out.push(match fastrand::u8(..3) {
+            0 => format!("{uri}{header_params}"),
+            _ => format!("{display}<{uri}>{header_params}"),
+        });
+    }
+    out
+}
+
+#[test]
+fn the_name_addr_fast_path_accepts_nothing_the_full_parse_refuses() {
+    fastrand::seed(4475);
+    let samples = name_addr_samples(60_000);
+    let mut plain = 0;
+    for text in &samples {
+        let full = NameAddr::parse(text).is_some();
+        assert_eq!(NameAddr::is_valid(text), full, "{text}");
+        let fast = name_addr::is_plain_for_tests(text);
+        assert!(!fast || full, "fast path accepted `{text}`");
+        plain += usize::from(fast);
+    }
+    // The generator reaches the fast path often enough for the comparison to mean something.
+    assert!(plain > samples.len() / 20, "only {plain} plain samples");
+}
+
+#[test]
+fn what_sipp_and_trunks_send_takes_the_fast_path() {
+    for text in [
+        "sipp <sip:sipp@127.0.0.1:5061>;tag=1234SIPpTag001",
+        "<sip:service@127.0.0.1:5070>",
+        "sip:sipp@127.0.0.1:5061",
+        "\"+15551234567\" <sip:+15551234567@sip.example.com;user=phone>;tag=as7d8f",
+        "<sip:10.0.0.2:5070;transport=udp>",
+        "<sip:p1.example.com;lr>",
+    ] {
+        assert!(name_addr::is_plain_for_tests(text), "{text}");
+        assert!(NameAddr::parse(text).is_some(), "{text}");
+    }
+}
+
+#[test]
+fn the_via_fast_path_accepts_nothing_the_full_parse_refuses() {
+    fastrand::seed(3261);
+    let count = 40_000;
+    let mut plain = 0;
+    for _ in 0..count {
+        let text = format!(
+            "{}{}{}{}{}",
+            piece(&["SIP/2.0/"], &["sip/2.0/", "SIP/3.0/", "SIP/2.0 /", "SIP/2.0", "SIP /2.0/"]),
+            piece(&["UDP ", "TCP ", "TLS "], &["udp ", "UDP  ", "U-P ", " ", "UDP\t", "WSS"]),
+            piece(
+                &["127.0.0.1", "host.example", "10.0.0.1", "a-b.example"],
+                &["192.0.2.300", "01.2.3.4", "a-.b", "x_y.example", "[::1]", "1.2.3", ""],
+            ),
+            piece(&["", ":5060", ":65535"], &[":0", ":65536", ":05060", ":", ":abc"]),
+            piece(
+                &[";branch=z9hG4bK-1-0", ";branch=z9hG4bK1;rport", ";rport=5060;received=1.2.3.4", ""],
+                &[";branch", ";=x", "; branch=x", ";branch=\"q\"", ";a=b;", ";a=b c"],
+            ),
+        );
+        let full = Via::parse(&text).is_some();
+        assert_eq!(Via::is_valid(&text), full, "{text}");
+        let fast = via::is_plain(text.trim());
+        assert!(!fast || full, "fast path accepted `{text}`");
+        plain += usize::from(fast);
+    }
+    assert!(plain > count / 10, "only {plain} plain samples");
+    assert!(via::is_plain("SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-2803-1-0"));
+    assert!(via::is_plain("SIP/2.0/UDP 10.0.0.1:5060;rport;branch=z9hG4bKsst1a2b"));
+}

@@ -148,6 +148,76 @@ impl PartialEq for SipUri {
     }
 }
 
+/// Whether `text` is a `sip:`/`sips:` URI of the plain shape nearly every message carries:
+/// `sip:[user@]host[:port][;name[=value]]...` with a token-ish user, an IPv4 address or a DNS name whose
+/// last label starts with a letter, a port of 1-65535, and token-ish parameters; no password, escapes,
+/// IPv6 or `?headers`. A strict subset of what [`SipUri::parse`] accepts (tests/uri_fast_path checks the
+/// two agree), so a message can be validated without building a URI value; anything else is left to it.
+pub(crate) fn is_plain_sip_uri(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix("sip:").or_else(|| text.strip_prefix("sips:")) else { return false };
+    let (addr, params) = rest.split_at(rest.find(';').unwrap_or(rest.len()));
+    let host_port = match addr.split_once('@') {
+        Some((user, host_port)) => {
+            if !plain_word(user) {
+                return false;
+            }
+            host_port
+        }
+        None => addr,
+    };
+    is_plain_host_port(host_port) && plain_params(params)
+}
+
+/// `host[:port]` with a plain host (below) and a port of 1-65535 without leading zeros.
+pub(crate) fn is_plain_host_port(text: &str) -> bool {
+    let (host, port) = match text.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (text, None),
+    };
+    let port_ok = port.is_none_or(|p| {
+        (1..=5).contains(&p.len())
+            && !p.starts_with('0')
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| n <= 65535)
+    });
+    port_ok && plain_host(host)
+}
+
+/// `1*(ALPHA / DIGIT / "-" / "_" / "." / "!" / "~" / "*" / "'" / "+")`: unreserved and user-unreserved
+/// characters of RFC 3261 §25.1 that are also token characters.
+fn plain_word(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'+".contains(&b))
+}
+
+/// A dotted-quad IPv4 address, or `label *("." label)` whose labels are letters, digits and inner
+/// hyphens and whose last label starts with a letter (RFC 3261 §25.1 `hostname`, no trailing dot).
+fn plain_host(host: &str) -> bool {
+    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return host.parse::<std::net::Ipv4Addr>().is_ok();
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    host.len() <= 253
+        && host.split('.').all(label_ok)
+        && host.rsplit('.').next().is_some_and(|top| top.starts_with(|c: char| c.is_ascii_alphabetic()))
+}
+
+/// `*(";" word ["=" word])`.
+pub(crate) fn plain_params(text: &str) -> bool {
+    text.is_empty()
+        || text.strip_prefix(';').is_some_and(|text| {
+            text.split(';').all(|item| match item.split_once('=') {
+                Some((name, value)) => plain_word(name) && plain_word(value),
+                None => plain_word(item),
+            })
+        })
+}
+
 /// A Request-URI: SIP(S), or another scheme kept as text (RFC 3261 §8.2.2.1 answers it 416).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Uri {

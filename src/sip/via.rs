@@ -29,6 +29,13 @@ impl Via {
         Via::parse_version(text, |v| v == "2.0")
     }
 
+    /// Whether [`Via::parse`] accepts `text`, without building the value when it has the plain shape of
+    /// nearly every Via (`SIP/2.0/UDP host:port;branch=z9hG4bK...;rport`): the door checks each one of
+    /// every message. Anything else goes through the full parse.
+    pub fn is_valid(text: &str) -> bool {
+        is_plain(text.trim()) || Via::parse(text).is_some()
+    }
+
     /// A Via of any `SIP/x.y` version: enough to address the 505 that refuses that version.
     pub(crate) fn parse_any_version(text: &str) -> Option<Via> {
         Via::parse_version(text, |v| v.split_once('.').is_some_and(|(a, b)| is_digits(a) && is_digits(b)))
@@ -93,6 +100,18 @@ impl Via {
         };
         Some(SocketAddr::new(ip, port))
     }
+}
+
+/// `SIP/2.0/` transport, one space, a plain `host[:port]` and plain parameters (see
+/// [`super::uri::is_plain_sip_uri`]): a strict subset of [`Via::parse`].
+pub(crate) fn is_plain(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix("SIP/2.0/") else { return false };
+    let Some((transport, rest)) = rest.split_once(' ') else { return false };
+    let (sent_by, params) = rest.split_at(rest.find(';').unwrap_or(rest.len()));
+    !transport.is_empty()
+        && transport.bytes().all(|b| b.is_ascii_alphanumeric())
+        && super::uri::is_plain_host_port(sent_by)
+        && super::uri::plain_params(params)
 }
 
 impl fmt::Display for Via {

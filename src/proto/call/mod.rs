@@ -147,7 +147,8 @@ pub struct Call<P> {
     a_tag: Box<str>,
     /// RFC 4028 §9: what leg A's INVITE asked of our timer, and what our 2xx will say.
     a_decision: UasDecision,
-    invite_a: ServerKey,
+    /// Boxed: read while leg A's INVITE is answered, then only held (a key is ~90 bytes).
+    invite_a: Box<ServerKey>,
     /// Leg B's Call-ID (ours).
     b_call_id: Box<str>,
     /// Whether the actor has another target for leg B (RFC 3263 §4.3).
@@ -202,7 +203,7 @@ impl<P: Clone> Call<P> {
         if !invite.body.is_empty() {
             leg_a.sdp.incoming(&invite.body);
         }
-        let invite_a = leg_a.start_server(invite, config.timers, now);
+        let invite_a = Box::new(leg_a.start_server(invite, config.timers, now));
         let mut call = Call {
             a: leg_a,
             b: Leg::new(None, config.timer_b.clone()),

@@ -21,11 +21,11 @@ impl<P: Clone> Call<P> {
     /// Leg A's INVITE while its transaction lives (once answered with a 2xx, only the headers a response
     /// echoes are left of it: read anything else before answering).
     fn invite_a_ref(&self) -> Option<&Request> {
-        self.a.servers.iter().find(|s| s.tx.key() == &self.invite_a).map(|s| s.tx.request())
+        self.a.servers.iter().find(|s| s.tx.key() == &*self.invite_a).map(|s| s.tx.request())
     }
 
     fn invite_a_open(&self) -> bool {
-        self.a.servers.iter().any(|s| s.tx.key() == &self.invite_a && !s.tx.is_final())
+        self.a.servers.iter().any(|s| s.tx.key() == &*self.invite_a && !s.tx.is_final())
     }
 
     /// Leg B's next hop is known: build and send its INVITE, start the ring timeout (kept from the first
@@ -118,7 +118,7 @@ impl<P: Clone> Call<P> {
         if !invite.body.is_empty() {
             self.a.sdp.incoming(&invite.body);
         }
-        self.invite_a = self.a.start_server(invite, self.config.timers, now);
+        *self.invite_a = self.a.start_server(invite, self.config.timers, now);
         self.end = None;
         self.finish_by = None;
         self.check_session_interval(now);
@@ -387,7 +387,7 @@ impl<P: Clone> Call<P> {
     /// CANCEL carried on to leg B (once leg B has sent a provisional response: §9.1).
     pub(super) fn on_cancel_a(&mut self, now: Instant, cancel: Request) {
         let target = crate::proto::transaction::ServerKey::for_cancel_target(&cancel);
-        let matches = target.as_ref() == Some(&self.invite_a);
+        let matches = target.as_ref() == Some(&*self.invite_a);
         let status = if matches { 200 } else { 481 };
         let key = self.a.start_server(cancel.clone(), self.config.timers, now);
         let response = response_to(&cancel, status, Some(&*self.a_tag));

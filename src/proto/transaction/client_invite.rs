@@ -22,8 +22,9 @@ pub struct ClientInvite {
     armed: Armed,
     /// The interval that led to the armed Timer A (T1, then doubling: §17.1.1.2).
     a_interval: Duration,
-    /// The ACK sent for the non-2xx final response, re-sent for each retransmission of it.
-    ack: Option<Request>,
+    /// The ACK sent for the non-2xx final response, re-sent for each retransmission of it. Boxed: most
+    /// INVITEs are answered with a 2xx, and this transaction then lives 32 s without one.
+    ack: Option<Box<Request>>,
     out: VecDeque<TxOutput>,
 }
 
@@ -77,7 +78,7 @@ impl ClientInvite {
                     // arms Timer D (zero over a reliable transport, so straight to Terminated).
                     let ack = self.ack_for(&response);
                     self.out.push_back(TxOutput::Send(Message::Request(ack.clone())));
-                    self.ack = Some(ack);
+                    self.ack = Some(Box::new(ack));
                     self.out.push_back(TxOutput::Deliver(response));
                     self.state = TxState::Completed;
                     self.armed.clear();
@@ -97,7 +98,7 @@ impl ClientInvite {
             // §17.1.1.2: a retransmitted final response in Completed gets the ACK again and is not passed up.
             TxState::Completed if response.status >= 300 => {
                 if let Some(ack) = &self.ack {
-                    self.out.push_back(TxOutput::Send(Message::Request(ack.clone())));
+                    self.out.push_back(TxOutput::Send(Message::Request(Request::clone(ack))));
                 }
             }
             _ => {}

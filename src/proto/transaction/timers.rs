@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use smallvec::SmallVec;
+
 use crate::proto::time::{Deadline, TimerKind};
 
 /// The three base values of RFC 3261 §17.1.1.1; every other timer is derived from them.
@@ -114,10 +116,11 @@ impl TimerConfig {
     }
 }
 
-/// The deadlines one transaction has armed, at most one per [`TimerKind`].
+/// The deadlines one transaction has armed, at most one per [`TimerKind`]. No machine arms more than two
+/// at once (A+B, E+F, G+H), so they live inline: no allocation per transaction.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Armed {
-    list: Vec<Deadline>,
+    list: SmallVec<[Deadline; 2]>,
 }
 
 /// Retransmit timers sort after a timeout due at the same instant: a message about to time out is not
