@@ -9,17 +9,20 @@ use std::fmt;
 #[derive(Debug, Clone, Eq)]
 pub struct HeaderName(Name);
 
+/// A known name is its index in [`KNOWN`], so comparing two known names is comparing two bytes (every
+/// header lookup on the per-message path does it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Name {
-    Known(&'static str),
+    Known(u8),
     Other(Box<str>),
 }
 
 impl PartialEq for HeaderName {
     fn eq(&self, other: &HeaderName) -> bool {
         match (&self.0, &other.0) {
+            (Name::Known(a), Name::Known(b)) => a == b,
             (Name::Other(a), Name::Other(b)) => a.eq_ignore_ascii_case(b),
-            (a, b) => a == b,
+            _ => false,
         }
     }
 }
@@ -70,55 +73,76 @@ const KNOWN: &[(&str, Option<char>)] = &[
     ("Proxy-Authorization", None),
 ];
 
+/// The index in [`KNOWN`] of `name` (spelled exactly as there); a name not in the table fails to compile.
+/// (It gives the index, not the name, so that `&HeaderName::VIA` is still promoted to a static.)
+const fn known(name: &str) -> u8 {
+    let mut i = 0;
+    while i < KNOWN.len() {
+        let candidate = KNOWN[i].0.as_bytes();
+        let wanted = name.as_bytes();
+        if candidate.len() == wanted.len() {
+            let mut j = 0;
+            while j < wanted.len() && candidate[j] == wanted[j] {
+                j += 1;
+            }
+            if j == wanted.len() {
+                return i as u8;
+            }
+        }
+        i += 1;
+    }
+    panic!("not a known header name")
+}
+
 impl HeaderName {
-    pub const VIA: HeaderName = HeaderName(Name::Known("Via"));
-    pub const FROM: HeaderName = HeaderName(Name::Known("From"));
-    pub const TO: HeaderName = HeaderName(Name::Known("To"));
-    pub const CALL_ID: HeaderName = HeaderName(Name::Known("Call-ID"));
-    pub const CSEQ: HeaderName = HeaderName(Name::Known("CSeq"));
-    pub const CONTACT: HeaderName = HeaderName(Name::Known("Contact"));
-    pub const CONTENT_LENGTH: HeaderName = HeaderName(Name::Known("Content-Length"));
-    pub const CONTENT_TYPE: HeaderName = HeaderName(Name::Known("Content-Type"));
-    pub const SUPPORTED: HeaderName = HeaderName(Name::Known("Supported"));
-    pub const SESSION_EXPIRES: HeaderName = HeaderName(Name::Known("Session-Expires"));
-    pub const MIN_SE: HeaderName = HeaderName(Name::Known("Min-SE"));
-    pub const MAX_FORWARDS: HeaderName = HeaderName(Name::Known("Max-Forwards"));
-    pub const DATE: HeaderName = HeaderName(Name::Known("Date"));
-    pub const ROUTE: HeaderName = HeaderName(Name::Known("Route"));
-    pub const RECORD_ROUTE: HeaderName = HeaderName(Name::Known("Record-Route"));
-    pub const REQUIRE: HeaderName = HeaderName(Name::Known("Require"));
-    pub const PROXY_REQUIRE: HeaderName = HeaderName(Name::Known("Proxy-Require"));
-    pub const UNSUPPORTED: HeaderName = HeaderName(Name::Known("Unsupported"));
-    pub const ALLOW: HeaderName = HeaderName(Name::Known("Allow"));
-    pub const ACCEPT: HeaderName = HeaderName(Name::Known("Accept"));
-    pub const RETRY_AFTER: HeaderName = HeaderName(Name::Known("Retry-After"));
-    pub const REASON: HeaderName = HeaderName(Name::Known("Reason"));
-    pub const WARNING: HeaderName = HeaderName(Name::Known("Warning"));
-    pub const SERVER: HeaderName = HeaderName(Name::Known("Server"));
-    pub const USER_AGENT: HeaderName = HeaderName(Name::Known("User-Agent"));
-    pub const WWW_AUTHENTICATE: HeaderName = HeaderName(Name::Known("WWW-Authenticate"));
-    pub const PROXY_AUTHENTICATE: HeaderName = HeaderName(Name::Known("Proxy-Authenticate"));
-    pub const AUTHORIZATION: HeaderName = HeaderName(Name::Known("Authorization"));
-    pub const PROXY_AUTHORIZATION: HeaderName = HeaderName(Name::Known("Proxy-Authorization"));
+    pub const VIA: HeaderName = HeaderName(Name::Known(known("Via")));
+    pub const FROM: HeaderName = HeaderName(Name::Known(known("From")));
+    pub const TO: HeaderName = HeaderName(Name::Known(known("To")));
+    pub const CALL_ID: HeaderName = HeaderName(Name::Known(known("Call-ID")));
+    pub const CSEQ: HeaderName = HeaderName(Name::Known(known("CSeq")));
+    pub const CONTACT: HeaderName = HeaderName(Name::Known(known("Contact")));
+    pub const CONTENT_LENGTH: HeaderName = HeaderName(Name::Known(known("Content-Length")));
+    pub const CONTENT_TYPE: HeaderName = HeaderName(Name::Known(known("Content-Type")));
+    pub const SUPPORTED: HeaderName = HeaderName(Name::Known(known("Supported")));
+    pub const SESSION_EXPIRES: HeaderName = HeaderName(Name::Known(known("Session-Expires")));
+    pub const MIN_SE: HeaderName = HeaderName(Name::Known(known("Min-SE")));
+    pub const MAX_FORWARDS: HeaderName = HeaderName(Name::Known(known("Max-Forwards")));
+    pub const DATE: HeaderName = HeaderName(Name::Known(known("Date")));
+    pub const ROUTE: HeaderName = HeaderName(Name::Known(known("Route")));
+    pub const RECORD_ROUTE: HeaderName = HeaderName(Name::Known(known("Record-Route")));
+    pub const REQUIRE: HeaderName = HeaderName(Name::Known(known("Require")));
+    pub const PROXY_REQUIRE: HeaderName = HeaderName(Name::Known(known("Proxy-Require")));
+    pub const UNSUPPORTED: HeaderName = HeaderName(Name::Known(known("Unsupported")));
+    pub const ALLOW: HeaderName = HeaderName(Name::Known(known("Allow")));
+    pub const ACCEPT: HeaderName = HeaderName(Name::Known(known("Accept")));
+    pub const RETRY_AFTER: HeaderName = HeaderName(Name::Known(known("Retry-After")));
+    pub const REASON: HeaderName = HeaderName(Name::Known(known("Reason")));
+    pub const WARNING: HeaderName = HeaderName(Name::Known(known("Warning")));
+    pub const SERVER: HeaderName = HeaderName(Name::Known(known("Server")));
+    pub const USER_AGENT: HeaderName = HeaderName(Name::Known(known("User-Agent")));
+    pub const WWW_AUTHENTICATE: HeaderName = HeaderName(Name::Known(known("WWW-Authenticate")));
+    pub const PROXY_AUTHENTICATE: HeaderName = HeaderName(Name::Known(known("Proxy-Authenticate")));
+    pub const AUTHORIZATION: HeaderName = HeaderName(Name::Known(known("Authorization")));
+    pub const PROXY_AUTHORIZATION: HeaderName = HeaderName(Name::Known(known("Proxy-Authorization")));
 
     /// Normalises a name as it appears on the wire: case-insensitive, compact forms expanded.
     pub fn new(raw: &str) -> HeaderName {
-        let mut chars = raw.chars();
-        if let (Some(c), None) = (chars.next(), chars.next()) {
-            let c = c.to_ascii_lowercase();
-            if let Some((name, _)) = KNOWN.iter().find(|(_, compact)| *compact == Some(c)) {
-                return HeaderName(Name::Known(name));
-            }
-        }
-        match KNOWN.iter().find(|(name, _)| name.eq_ignore_ascii_case(raw)) {
-            Some((name, _)) => HeaderName(Name::Known(name)),
+        let found = if let [c] = raw.as_bytes() {
+            let c = char::from(c.to_ascii_lowercase());
+            KNOWN.iter().position(|(_, compact)| *compact == Some(c))
+        } else {
+            // Length first: most names are told apart without comparing a byte.
+            KNOWN.iter().position(|(name, _)| name.len() == raw.len() && name.eq_ignore_ascii_case(raw))
+        };
+        match found {
+            Some(index) => HeaderName(Name::Known(index as u8)),
             None => HeaderName(Name::Other(raw.into())),
         }
     }
 
     pub fn as_str(&self) -> &str {
         match &self.0 {
-            Name::Known(s) => s,
+            Name::Known(index) => KNOWN[usize::from(*index)].0,
             Name::Other(s) => s,
         }
     }
@@ -161,6 +185,10 @@ pub struct Headers {
 impl Headers {
     pub fn new() -> Headers {
         Headers::default()
+    }
+
+    pub fn with_capacity(capacity: usize) -> Headers {
+        Headers { list: Vec::with_capacity(capacity) }
     }
 
     /// Adds a header as received; list headers joined by commas become one entry per element.

@@ -2,9 +2,11 @@
 //! names, comma-joined lists, Content-Length against the bytes present, and the checks a message needs before
 //! any layer may trust it. A request that fails keeps what is needed to address a 400 (or 505) to it.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 
-use super::framing::{content_length, head_end, MAX_MESSAGE};
+use super::framing::{head_end, FrameError, MAX_MESSAGE};
 use super::headers::{HeaderName, Headers};
 use super::message::{CSeq, Message, Request, Response};
 use super::method::{is_digits, is_token, Method};
@@ -43,7 +45,7 @@ pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
     let head_len = head_end(bytes).ok_or_else(|| fail("no blank line ends the header section"))?;
     let head = &bytes[..head_len];
     let (start_line, headers) = parse_head(head).map_err(|e| ParseError { echo: lenient_echo(head), ..e })?;
-    let body = body_of(bytes, head_len, head);
+    let body = body_of(bytes, head_len, &headers);
 
     let start_line = start_line.as_str();
     if let Some(rest) = strip_sip(start_line) {
@@ -61,21 +63,52 @@ pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
     Ok(Message::Request(request))
 }
 
-/// The start line and the headers of a head section.
+/// The start line and the headers of a head section, in one pass over its lines: a line is copied
+/// only when continuation lines have to be joined to it (RFC 3261 §7.3.1: LWS folding).
 fn parse_head(head: &[u8]) -> Result<(String, Headers), ParseError> {
     // The grammar has NUL only as a quoted-pair (`\` NUL, RFC 4475 §3.1.1.2).
-    if head.first() == Some(&0) || head.windows(2).any(|w| w[1] == 0 && w[0] != b'\\') {
+    if head.contains(&0) && (head.first() == Some(&0) || head.windows(2).any(|w| w[1] == 0 && w[0] != b'\\'))
+    {
         return Err(fail("NUL byte in the header section"));
     }
     let head = std::str::from_utf8(head).map_err(|_| fail("header section is not UTF-8"))?;
-    let mut lines = unfold(head)?.into_iter();
+    let mut lines =
+        head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).filter(|l| !l.is_empty()).peekable();
     let start_line = lines.next().ok_or_else(|| fail("empty message"))?;
-    let mut headers = Headers::new();
-    for line in lines {
+    check_line_length(start_line)?;
+    if lines.peek().is_some_and(|l| is_continuation(l)) {
+        return Err(fail("continuation line without a header to continue"));
+    }
+    let mut headers = Headers::with_capacity(16);
+    let mut count = 0;
+    while let Some(first) = lines.next() {
+        count += 1;
+        if count > MAX_HEADERS {
+            return Err(fail(format!("more than {MAX_HEADERS} header lines")));
+        }
+        let mut line = Cow::Borrowed(first);
+        while let Some(more) = lines.next_if(|l| is_continuation(l)) {
+            let joined = line.to_mut();
+            joined.push(' ');
+            joined.push_str(more.trim_start());
+            check_line_length(joined)?;
+        }
+        check_line_length(&line)?;
         let (name, value) = split_header(&line)?;
         headers.push_raw(HeaderName::new(name), value);
     }
-    Ok((start_line, headers))
+    Ok((start_line.to_owned(), headers))
+}
+
+fn is_continuation(line: &str) -> bool {
+    line.starts_with([' ', '\t'])
+}
+
+fn check_line_length(line: &str) -> Result<(), ParseError> {
+    match line.len() > MAX_LINE {
+        true => Err(fail(format!("header line longer than {MAX_LINE} bytes"))),
+        false => Ok(()),
+    }
 }
 
 /// For a request whose head broke the grammar somewhere: the five headers a response needs, read
@@ -99,36 +132,6 @@ fn lenient_echo(head: &[u8]) -> Option<Headers> {
     echo_headers(&headers)
 }
 
-/// Splits the head into logical lines, joining continuation lines (RFC 3261 §7.3.1: LWS folding).
-fn unfold(head: &str) -> Result<Vec<String>, ParseError> {
-    let mut lines: Vec<String> = Vec::new();
-    for raw in head.split('\n') {
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        if raw.is_empty() {
-            continue;
-        }
-        if raw.starts_with([' ', '\t']) {
-            let count = lines.len();
-            match lines.last_mut() {
-                Some(prev) if count > 1 => {
-                    prev.push(' ');
-                    prev.push_str(raw.trim_start());
-                }
-                _ => return Err(fail("continuation line without a header to continue")),
-            }
-        } else {
-            if lines.len() > MAX_HEADERS {
-                return Err(fail(format!("more than {MAX_HEADERS} header lines")));
-            }
-            lines.push(raw.to_owned());
-        }
-        if lines.last().is_some_and(|l| l.len() > MAX_LINE) {
-            return Err(fail(format!("header line longer than {MAX_LINE} bytes")));
-        }
-    }
-    Ok(lines)
-}
-
 /// `name HCOLON value` with HCOLON = *(SP / HTAB) ":" SWS.
 fn split_header(line: &str) -> Result<(&str, &str), ParseError> {
     let colon = line.find(':').ok_or_else(|| fail(format!("header line without a colon: {line:.40}")))?;
@@ -139,15 +142,32 @@ fn split_header(line: &str) -> Result<(&str, &str), ParseError> {
     Ok((name, line[colon + 1..].trim()))
 }
 
-fn body_of(bytes: &[u8], head_len: usize, head: &[u8]) -> Result<Bytes, ParseError> {
+fn body_of(bytes: &[u8], head_len: usize, headers: &Headers) -> Result<Bytes, ParseError> {
     let present = &bytes[head_len..];
-    match content_length(head).map_err(|e| fail(e.to_string()))? {
+    match content_length(headers)? {
         Some(len) if len > present.len() => {
             Err(fail(format!("Content-Length {len} exceeds the {} body bytes present", present.len())))
         }
         Some(len) => Ok(Bytes::copy_from_slice(&present[..len])),
         None => Ok(Bytes::copy_from_slice(present)),
     }
+}
+
+/// Content-Length (long or compact form), `None` when absent; several must agree (RFC 3261 §20.14).
+fn content_length(headers: &Headers) -> Result<Option<usize>, ParseError> {
+    let mut found = None;
+    for value in headers.get_all(&HeaderName::CONTENT_LENGTH) {
+        let bad = || fail(FrameError::BadContentLength.to_string());
+        if value.is_empty() || value.len() > 9 || !is_digits(value) {
+            return Err(bad());
+        }
+        let n: usize = value.parse().map_err(|_| bad())?;
+        if found.is_some_and(|f| f != n) {
+            return Err(bad());
+        }
+        found = Some(n);
+    }
+    Ok(found)
 }
 
 fn parse_status_line(rest: &str, headers: Headers, body: Bytes) -> Result<Response, ParseError> {
@@ -193,7 +213,8 @@ fn strip_sip(text: &str) -> Option<&str> {
     text.get(..4).filter(|p| p.eq_ignore_ascii_case("SIP/")).map(|_| &text[4..])
 }
 
-/// Headers that must appear once at most (RFC 3261 §7.3.1: only list headers may repeat).
+/// Headers that must appear once at most (RFC 3261 §7.3.1: only list headers may repeat); the first four
+/// must also be present (with Via, §8.1.1).
 const SINGLE: [HeaderName; 7] = [
     HeaderName::FROM,
     HeaderName::TO,
@@ -206,15 +227,23 @@ const SINGLE: [HeaderName; 7] = [
 
 /// The checks shared by requests and responses: mandatory headers present once and well formed.
 fn check_common(headers: &Headers, method: Option<&Method>) -> Result<(), ParseError> {
-    for name in &SINGLE {
-        if headers.count(name) > 1 {
-            return Err(fail(format!("more than one {name} header")));
+    // One pass over the headers counts the single ones and sees a Via.
+    let mut seen = [false; SINGLE.len()];
+    let mut via = false;
+    for (name, _) in headers.iter() {
+        via |= *name == HeaderName::VIA;
+        if let Some(i) = SINGLE.iter().position(|single| single == name) {
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(fail(format!("more than one {name} header")));
+            }
         }
     }
-    for name in [HeaderName::VIA, HeaderName::FROM, HeaderName::TO, HeaderName::CALL_ID, HeaderName::CSEQ] {
-        if !headers.contains(&name) {
-            return Err(fail(format!("missing {name} header")));
-        }
+    let missing = match via {
+        false => Some(HeaderName::VIA),
+        true => SINGLE[..4].iter().zip(seen).find(|(_, seen)| !seen).map(|(name, _)| name.clone()),
+    };
+    if let Some(name) = missing {
+        return Err(fail(format!("missing {name} header")));
     }
     if let Some(bad) = headers.get_all(&HeaderName::VIA).find(|v| !Via::is_valid(v)) {
         return Err(fail(format!("malformed Via `{bad:.60}`")));

@@ -587,3 +587,67 @@ fn the_via_fast_path_accepts_nothing_the_full_parse_refuses() {
     assert!(via::is_plain("SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-2803-1-0"));
     assert!(via::is_plain("SIP/2.0/UDP 10.0.0.1:5060;rport;branch=z9hG4bKsst1a2b"));
 }
+
+#[test]
+fn a_plain_host_port_reads_as_the_engine_reads_it() {
+    fastrand::seed(5118);
+    let mut plain = 0;
+    for _ in 0..20_000 {
+        let text = format!(
+            "{}{}",
+            piece(
+                &["127.0.0.1", "10.20.30.40", "Host.Example", "a-b.example.COM", "x1.y2"],
+                &["256.1.1.1", "1.2.3", "01.2.3.4", "-a.example", "a..b", "[::1]", "a_b", ""],
+            ),
+            piece(&["", ":5060", ":1", ":65535"], &[":0", ":65536", ":05060", ":", ":x"]),
+        );
+        if uri::is_plain_host_port(&text) {
+            plain += 1;
+            assert_eq!(HostPort::parse(&text), HostPort::parse_with_engine(&text), "{text}");
+        }
+        assert_eq!(HostPort::parse(&text).is_some(), HostPort::parse_with_engine(&text).is_some(), "{text}");
+    }
+    assert!(plain > 10_000, "only {plain} plain samples");
+}
+
+#[test]
+fn a_plain_sip_uri_answers_as_an_engine_parsed_one() {
+    fastrand::seed(3986);
+    let samples = name_addr_samples(20_000);
+    let mut plain = 0;
+    for text in &samples {
+        let Some(addr) = NameAddr::parse(text) else { continue };
+        let Some(uri) = addr.uri.as_sip() else { continue };
+        if !uri::is_plain_sip_uri(uri.as_str()) {
+            continue;
+        }
+        plain += 1;
+        let engine: ezk_sip_types::uri::SipUri = uri.as_str().parse().expect("the engine reads it");
+        assert_eq!(uri.host_port(), HostPort::from_engine(engine.host_port.clone()), "{text}");
+        assert_eq!(uri.is_sips(), engine.sips, "{text}");
+        assert_eq!(uri.user().is_some(), uri.as_str().contains('@'), "{text}");
+        assert!(!uri.has_headers(), "{text}");
+        for (name, _) in uri.as_str().split(';').skip(1).filter_map(|p| p.split_once('=').or(Some((p, "")))) {
+            assert!(uri.param(name).is_some(), "{text}: {name}");
+        }
+    }
+    assert!(plain > 1_000, "only {plain} plain samples");
+}
+
+#[test]
+fn a_host_port_is_written_as_it_is_displayed() {
+    for text in [
+        "127.0.0.1",
+        "10.0.0.254:5060",
+        "0.0.0.0:1",
+        "host.example.com",
+        "a-b.example:65535",
+        "[::1]:5061",
+        "[2001:db8::7]",
+    ] {
+        let hp = HostPort::parse(text).expect(text);
+        let mut written = String::from("x");
+        hp.push_to(&mut written);
+        assert_eq!(written, format!("x{hp}"), "{text}");
+    }
+}

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::OnceLock;
 
 use ezk_sip_types::host::{Host as EzkHost, HostPort as EzkHostPort};
 use ezk_sip_types::uri::{SipUri as EzkSipUri, SipUriUserPart};
@@ -44,7 +45,29 @@ pub struct HostPort {
 
 impl HostPort {
     pub fn parse(text: &str) -> Option<HostPort> {
+        let text = text.trim();
+        if is_plain_host_port(text) {
+            return Some(HostPort::plain(text));
+        }
+        HostPort::parse_with_engine(text)
+    }
+
+    /// The engine's reading of `text` (what [`HostPort::parse`] gives for anything not plain).
+    pub(crate) fn parse_with_engine(text: &str) -> Option<HostPort> {
         text.trim().parse::<EzkHostPort>().ok().map(HostPort::from_engine)
+    }
+
+    /// A `host[:port]` that [`is_plain_host_port`] accepted, read without the engine: the same value.
+    fn plain(text: &str) -> HostPort {
+        let (host, port) = match text.split_once(':') {
+            Some((host, port)) => (host, port.parse().ok()),
+            None => (text, None),
+        };
+        let host = match host.parse::<std::net::Ipv4Addr>() {
+            Ok(ip) => Host::Ip(IpAddr::V4(ip)),
+            Err(_) => Host::Name(host.to_owned()),
+        };
+        HostPort { host, port }
     }
 
     pub(crate) fn from_engine(hp: EzkHostPort) -> HostPort {
@@ -68,6 +91,34 @@ impl From<SocketAddr> for HostPort {
     }
 }
 
+impl HostPort {
+    /// Writes `host[:port]` as [`Display`](fmt::Display) does, at the end of `out`, without the
+    /// formatting machinery for the common hosts (a name, an IPv4 address): every Via and Contact we
+    /// send carries one.
+    pub fn push_to(&self, out: &mut String) {
+        let mut number = itoa::Buffer::new();
+        match &self.host {
+            Host::Name(name) => out.push_str(name),
+            Host::Ip(IpAddr::V4(ip)) => {
+                for (i, octet) in ip.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        out.push('.');
+                    }
+                    out.push_str(number.format(octet));
+                }
+            }
+            Host::Ip(IpAddr::V6(_)) => {
+                use fmt::Write as _;
+                let _ = write!(out, "{}", self.host);
+            }
+        }
+        if let Some(port) = self.port {
+            out.push(':');
+            out.push_str(number.format(port));
+        }
+    }
+}
+
 impl fmt::Display for HostPort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.port {
@@ -81,23 +132,33 @@ impl fmt::Display for HostPort {
 #[derive(Clone)]
 pub struct SipUri {
     raw: String,
-    inner: EzkSipUri,
+    /// The engine's parse, made when first asked for: a URI of the plain shape ([`is_plain_sip_uri`]) is
+    /// known to be valid without it, and most URIs a message carries are never taken apart. `None` only
+    /// if the engine refused a plain URI (the tests check that it never does).
+    inner: OnceLock<Option<EzkSipUri>>,
 }
 
 impl SipUri {
     pub fn parse(text: &str) -> Option<SipUri> {
         let text = text.trim();
-        let inner = text.parse::<EzkSipUri>().ok()?;
+        let inner = OnceLock::new();
+        if !is_plain_sip_uri(text) {
+            let _ = inner.set(Some(text.parse::<EzkSipUri>().ok()?));
+        }
         Some(SipUri { raw: text.to_owned(), inner })
     }
 
+    fn engine(&self) -> Option<&EzkSipUri> {
+        self.inner.get_or_init(|| self.raw.parse::<EzkSipUri>().ok()).as_ref()
+    }
+
     pub fn is_sips(&self) -> bool {
-        self.inner.sips
+        self.raw.get(..5).is_some_and(|scheme| scheme.eq_ignore_ascii_case("sips:"))
     }
 
     /// The user part as written (percent-escapes kept), if any.
     pub fn user(&self) -> Option<&str> {
-        if matches!(self.inner.user_part, SipUriUserPart::Empty) {
+        if matches!(self.engine()?.user_part, SipUriUserPart::Empty) {
             return None;
         }
         let after_scheme = self.raw.split_once(':').map(|(_, rest)| rest)?;
@@ -106,12 +167,15 @@ impl SipUri {
     }
 
     pub fn host_port(&self) -> HostPort {
-        HostPort::from_engine(self.inner.host_port.clone())
+        match self.engine() {
+            Some(uri) => HostPort::from_engine(uri.host_port.clone()),
+            None => HostPort { host: Host::Name(String::new()), port: None },
+        }
     }
 
     /// A URI parameter: `Some(None)` for a flag such as `lr`, `Some(Some(v))` for `transport=tcp`.
     pub fn param(&self, name: &str) -> Option<Option<String>> {
-        let param = self.inner.uri_params.get(name)?;
+        let param = self.engine()?.uri_params.get(name)?;
         Some(param.value.as_ref().map(|v| v.to_string()))
     }
 
@@ -122,7 +186,7 @@ impl SipUri {
 
     /// Whether the URI carries `?header=value` parts (allowed in Contact, not in a Request-URI).
     pub fn has_headers(&self) -> bool {
-        !self.inner.header_params.is_empty()
+        self.raw.contains('?') && self.engine().is_some_and(|uri| !uri.header_params.is_empty())
     }
 
     pub fn as_str(&self) -> &str {
