@@ -20,7 +20,13 @@ impl Ids {
     }
 
     fn token(&mut self, len: usize) -> String {
-        (0..len).map(|_| ALPHABET[self.rng.usize(..ALPHABET.len())] as char).collect()
+        let mut out = String::with_capacity(len);
+        self.push_token(&mut out, len);
+        out
+    }
+
+    fn push_token(&mut self, out: &mut String, len: usize) {
+        out.extend((0..len).map(|_| ALPHABET[self.rng.usize(..ALPHABET.len())] as char));
     }
 
     /// A From/To tag (RFC 3261 §19.3: at least 32 bits of randomness).
@@ -30,7 +36,15 @@ impl Ids {
 
     /// A branch with the RFC 3261 magic cookie (§8.1.1.7).
     pub fn branch(&mut self) -> String {
-        format!("{BRANCH_COOKIE}{}", self.token(16))
+        let mut out = String::with_capacity(BRANCH_COOKIE.len() + 16);
+        self.push_branch(&mut out);
+        out
+    }
+
+    /// [`Ids::branch`], written at the end of `out` (a Via being built).
+    pub fn push_branch(&mut self, out: &mut String) {
+        out.push_str(BRANCH_COOKIE);
+        self.push_token(out, 16);
     }
 
     /// A globally unique Call-ID (§8.1.1.4), qualified by our host.

@@ -1,9 +1,7 @@
 //! SIP requests and responses (RFC 3261 §7): the start line, the ordered headers, the body bytes; typed
 //! views of the headers every layer needs, and serialisation with a Content-Length we compute ourselves.
 
-use std::fmt::Write as _;
-
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::headers::{HeaderName, Headers};
 use super::method::Method;
@@ -157,9 +155,7 @@ impl Request {
     }
 
     pub fn to_bytes(&self) -> Bytes {
-        let mut head = String::with_capacity(256 + self.headers.len() * 48);
-        let _ = write!(head, "{} {} SIP/2.0\r\n", self.method, self.uri);
-        serialise(head, &self.headers, &self.body)
+        serialise(&[self.method.as_str(), " ", self.uri.as_str(), " SIP/2.0"], &self.headers, &self.body)
     }
 }
 
@@ -175,9 +171,8 @@ impl Response {
     }
 
     pub fn to_bytes(&self) -> Bytes {
-        let mut head = String::with_capacity(256 + self.headers.len() * 48);
-        let _ = write!(head, "SIP/2.0 {} {}\r\n", self.status, self.reason);
-        serialise(head, &self.headers, &self.body)
+        let mut status = itoa::Buffer::new();
+        serialise(&["SIP/2.0 ", status.format(self.status), " ", &self.reason], &self.headers, &self.body)
     }
 
     pub fn is_provisional(&self) -> bool {
@@ -201,18 +196,30 @@ impl Message {
     }
 }
 
-fn serialise(mut head: String, headers: &Headers, body: &Bytes) -> Bytes {
-    for (name, value) in headers.iter() {
-        if *name != HeaderName::CONTENT_LENGTH {
-            head.push_str(name.as_str());
-            head.push_str(": ");
-            head.push_str(value);
-            head.push_str("\r\n");
-        }
+/// The start line (its pieces), the headers and a Content-Length we compute, written once into a buffer
+/// of the exact size (a message is serialised for every send).
+fn serialise(start_line: &[&str], headers: &Headers, body: &Bytes) -> Bytes {
+    let mut length = itoa::Buffer::new();
+    let length = length.format(body.len());
+    let kept = || headers.iter().filter(|(name, _)| **name != HeaderName::CONTENT_LENGTH);
+    let size = start_line.iter().map(|p| p.len()).sum::<usize>()
+        + kept().map(|(name, value)| name.as_str().len() + value.len() + 4).sum::<usize>()
+        + "\r\nContent-Length: \r\n\r\n".len()
+        + length.len()
+        + body.len();
+    let mut out = Vec::with_capacity(size);
+    start_line.iter().for_each(|p| out.extend_from_slice(p.as_bytes()));
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in kept() {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
-    let _ = write!(head, "Content-Length: {}\r\n\r\n", body.len());
-    let mut out = BytesMut::with_capacity(head.len() + body.len());
-    out.put_slice(head.as_bytes());
-    out.put_slice(body);
-    out.freeze()
+    out.extend_from_slice(b"Content-Length: ");
+    out.extend_from_slice(length.as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(body);
+    debug_assert_eq!(out.len(), size);
+    Bytes::from(out)
 }
