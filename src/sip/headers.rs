@@ -34,7 +34,7 @@ impl std::hash::Hash for HeaderName {
 }
 
 /// Canonical names, with their compact form where one exists (RFC 3261 §20, RFC 3262, RFC 3515, RFC 4028).
-const KNOWN: &[(&str, Option<char>)] = &[
+pub(super) const KNOWN: &[(&str, Option<char>)] = &[
     ("Via", Some('v')),
     ("From", Some('f')),
     ("To", Some('t')),
@@ -72,6 +72,39 @@ const KNOWN: &[(&str, Option<char>)] = &[
     ("Authorization", None),
     ("Proxy-Authorization", None),
 ];
+
+/// The longest known name, in bytes (`Proxy-Authorization`).
+const LONGEST: usize = 19;
+/// The most known names of one length (seven letters: Call-ID, Contact, Subject, Require, Warning, Expires).
+const MOST_OF_A_LENGTH: usize = 6;
+
+/// Indices into [`KNOWN`] by name length: where [`HeaderName::new`] looks.
+static BY_LENGTH: [Bucket; LONGEST + 1] = by_length();
+
+/// The indices of the known names of one length.
+#[derive(Clone, Copy)]
+struct Bucket {
+    len: u8,
+    items: [u8; MOST_OF_A_LENGTH],
+}
+
+impl Bucket {
+    fn iter(&self) -> std::slice::Iter<'_, u8> {
+        self.items[..usize::from(self.len)].iter()
+    }
+}
+
+const fn by_length() -> [Bucket; LONGEST + 1] {
+    let mut table = [Bucket { len: 0, items: [0; MOST_OF_A_LENGTH] }; LONGEST + 1];
+    let mut i = 0;
+    while i < KNOWN.len() {
+        let bucket = &mut table[KNOWN[i].0.len()];
+        bucket.items[bucket.len as usize] = i as u8;
+        bucket.len += 1;
+        i += 1;
+    }
+    table
+}
 
 /// The index in [`KNOWN`] of `name` (spelled exactly as there); a name not in the table fails to compile.
 /// (It gives the index, not the name, so that `&HeaderName::VIA` is still promoted to a static.)
@@ -129,13 +162,15 @@ impl HeaderName {
     pub fn new(raw: &str) -> HeaderName {
         let found = if let [c] = raw.as_bytes() {
             let c = char::from(c.to_ascii_lowercase());
-            KNOWN.iter().position(|(_, compact)| *compact == Some(c))
+            KNOWN.iter().position(|(_, compact)| *compact == Some(c)).map(|i| i as u8)
         } else {
-            // Length first: most names are told apart without comparing a byte.
-            KNOWN.iter().position(|(name, _)| name.len() == raw.len() && name.eq_ignore_ascii_case(raw))
+            // Only the known names of this length are compared (six at most).
+            BY_LENGTH.get(raw.len()).and_then(|same| {
+                same.iter().copied().find(|&i| KNOWN[usize::from(i)].0.eq_ignore_ascii_case(raw))
+            })
         };
         match found {
-            Some(index) => HeaderName(Name::Known(index as u8)),
+            Some(index) => HeaderName(Name::Known(index)),
             None => HeaderName(Name::Other(raw.into())),
         }
     }
@@ -198,7 +233,7 @@ impl Headers {
                 self.list.push((name.clone(), part.to_owned()));
             }
         } else {
-            self.list.push((name, value.trim().to_owned()));
+            self.list.push((name, value.trim_matches([' ', '\t']).to_owned()));
         }
     }
 

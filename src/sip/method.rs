@@ -41,7 +41,33 @@ const NAMED: &[(&str, Method)] = &[
 
 /// RFC 3261 §25.1 `token` characters.
 pub fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+    is_made_of(s, &TOKEN)
+}
+
+/// A byte class as a table: a lookup per byte (header names and most values are checked byte by byte).
+pub(crate) type ByteClass = [bool; 256];
+
+/// The class of ASCII letters, digits and `extra`.
+pub(crate) const fn alphanumeric_and(extra: &[u8]) -> ByteClass {
+    let mut class = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        class[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        class[extra[i] as usize] = true;
+        i += 1;
+    }
+    class
+}
+
+const TOKEN: ByteClass = alphanumeric_and(b"-.!%*_+`'~");
+
+/// Non-empty, and every byte in `class`.
+pub(crate) fn is_made_of(s: &str, class: &ByteClass) -> bool {
+    !s.is_empty() && s.bytes().all(|b| class[usize::from(b)])
 }
 
 /// `1*DIGIT`.

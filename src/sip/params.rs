@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::method::{alphanumeric_and, is_made_of, ByteClass};
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Params(Vec<(String, Option<String>)>);
 
@@ -40,8 +42,11 @@ impl fmt::Display for Params {
     }
 }
 
+/// Token characters, and `[`, `]` and `:` for IPv6 references in `received` and `maddr`.
+const PARAM: ByteClass = alphanumeric_and(b"-.!%*_+`'~[]:");
+
 fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~[]:".contains(&b))
+    is_made_of(s, &PARAM)
 }
 
 /// The `name[=value]` items of `;a=b;c` text, borrowed and trimmed; `None` for an item where the text

@@ -134,12 +134,18 @@ fn lenient_echo(head: &[u8]) -> Option<Headers> {
 
 /// `name HCOLON value` with HCOLON = *(SP / HTAB) ":" SWS.
 fn split_header(line: &str) -> Result<(&str, &str), ParseError> {
-    let colon = line.find(':').ok_or_else(|| fail(format!("header line without a colon: {line:.40}")))?;
-    let name = line[..colon].trim_end_matches([' ', '\t']);
+    let colon = line.bytes().position(|b| b == b':');
+    let colon = colon.ok_or_else(|| fail(format!("header line without a colon: {line:.40}")))?;
+    let name = line[..colon].trim_end_matches(is_wsp);
     if !is_token(name) {
         return Err(fail(format!("invalid header name `{name:.40}`")));
     }
-    Ok((name, line[colon + 1..].trim()))
+    Ok((name, line[colon + 1..].trim_matches(is_wsp)))
+}
+
+/// SP / HTAB (RFC 3261 §25.1 `WSP`), and a stray CR.
+fn is_wsp(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r')
 }
 
 fn body_of(bytes: &[u8], head_len: usize, headers: &Headers) -> Result<Bytes, ParseError> {

@@ -651,3 +651,20 @@ fn a_host_port_is_written_as_it_is_displayed() {
         assert_eq!(written, format!("x{hp}"), "{text}");
     }
 }
+
+#[test]
+fn every_known_header_name_is_found_in_any_case_and_its_compact_form() {
+    for (name, compact) in super::headers::KNOWN {
+        for spelling in [name.to_string(), name.to_ascii_lowercase(), name.to_ascii_uppercase()] {
+            let found = HeaderName::new(&spelling);
+            assert_eq!(found.as_str(), *name, "{spelling}");
+            assert_eq!(found, HeaderName::new(name));
+        }
+        if let Some(c) = compact {
+            assert_eq!(HeaderName::new(&c.to_string()).as_str(), *name);
+            assert_eq!(HeaderName::new(&c.to_ascii_uppercase().to_string()).as_str(), *name);
+        }
+    }
+    assert_eq!(HeaderName::new("X-Via").as_str(), "X-Via");
+    assert_ne!(HeaderName::new("Vias"), HeaderName::VIA);
+}

@@ -218,68 +218,97 @@ impl PartialEq for SipUri {
 /// IPv6 or `?headers`. A strict subset of what [`SipUri::parse`] accepts (tests/uri_fast_path checks the
 /// two agree), so a message can be validated without building a URI value; anything else is left to it.
 pub(crate) fn is_plain_sip_uri(text: &str) -> bool {
-    let Some(rest) = text.strip_prefix("sip:").or_else(|| text.strip_prefix("sips:")) else { return false };
-    let (addr, params) = rest.split_at(rest.find(';').unwrap_or(rest.len()));
-    let host_port = match addr.split_once('@') {
-        Some((user, host_port)) => {
-            if !plain_word(user) {
-                return false;
-            }
-            host_port
-        }
+    // Byte scans throughout: these run for every From, To and Contact of every message.
+    let bytes = text.as_bytes();
+    let rest = match bytes {
+        [b's', b'i', b'p', b':', rest @ ..] => rest,
+        [b's', b'i', b'p', b's', b':', rest @ ..] => rest,
+        _ => return false,
+    };
+    let (addr, params) = rest.split_at(position(rest, b';').unwrap_or(rest.len()));
+    let host_port = match position(addr, b'@') {
+        Some(at) if !plain_word(&addr[..at]) => return false,
+        Some(at) => &addr[at + 1..],
         None => addr,
     };
-    is_plain_host_port(host_port) && plain_params(params)
+    plain_host_port(host_port) && plain_param_bytes(params)
 }
 
 /// `host[:port]` with a plain host (below) and a port of 1-65535 without leading zeros.
 pub(crate) fn is_plain_host_port(text: &str) -> bool {
-    let (host, port) = match text.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
+    plain_host_port(text.as_bytes())
+}
+
+fn plain_host_port(text: &[u8]) -> bool {
+    let (host, port) = match position(text, b':') {
+        Some(colon) => (&text[..colon], Some(&text[colon + 1..])),
         None => (text, None),
     };
     let port_ok = port.is_none_or(|p| {
         (1..=5).contains(&p.len())
-            && !p.starts_with('0')
-            && p.bytes().all(|b| b.is_ascii_digit())
-            && p.parse::<u32>().is_ok_and(|n| n <= 65535)
+            && p[0] != b'0'
+            && p.iter().all(u8::is_ascii_digit)
+            && p.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')) <= 65535
     });
     port_ok && plain_host(host)
 }
 
-/// `1*(ALPHA / DIGIT / "-" / "_" / "." / "!" / "~" / "*" / "'" / "+")`: unreserved and user-unreserved
-/// characters of RFC 3261 §25.1 that are also token characters.
-fn plain_word(text: &str) -> bool {
-    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'+".contains(&b))
+fn position(text: &[u8], byte: u8) -> Option<usize> {
+    text.iter().position(|b| *b == byte)
 }
 
-/// A dotted-quad IPv4 address, or `label *("." label)` whose labels are letters, digits and inner
-/// hyphens and whose last label starts with a letter (RFC 3261 §25.1 `hostname`, no trailing dot).
-fn plain_host(host: &str) -> bool {
-    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return host.parse::<std::net::Ipv4Addr>().is_ok();
+/// `1*(ALPHA / DIGIT / "-" / "_" / "." / "!" / "~" / "*" / "'" / "+")`: unreserved and user-unreserved
+/// characters of RFC 3261 §25.1 that are also token characters.
+fn plain_word(text: &[u8]) -> bool {
+    !text.is_empty()
+        && text.iter().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'+')
+        })
+}
+
+/// A dotted-quad IPv4 address (four decimal octets up to 255, no leading zeros: what `Ipv4Addr` reads),
+/// or `label *("." label)` whose labels are letters, digits and inner hyphens and whose last label starts
+/// with a letter (RFC 3261 §25.1 `hostname`, no trailing dot).
+fn plain_host(host: &[u8]) -> bool {
+    if host.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
+        let mut octets = 0;
+        let all_ok = host.split(|b| *b == b'.').all(|octet| {
+            octets += 1;
+            (1..=3).contains(&octet.len())
+                && (octet.len() == 1 || octet[0] != b'0')
+                && octet.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')) <= 255
+        });
+        return all_ok && octets == 4;
     }
-    let label_ok = |l: &str| {
+    let label_ok = |l: &[u8]| {
         !l.is_empty()
             && l.len() <= 63
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
+            && l.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+            && l[0] != b'-'
+            && l[l.len() - 1] != b'-'
     };
     host.len() <= 253
-        && host.split('.').all(label_ok)
-        && host.rsplit('.').next().is_some_and(|top| top.starts_with(|c: char| c.is_ascii_alphabetic()))
+        && host.split(|b| *b == b'.').all(label_ok)
+        && host
+            .rsplit(|b| *b == b'.')
+            .next()
+            .is_some_and(|top| top.first().is_some_and(u8::is_ascii_alphabetic))
 }
 
 /// `*(";" word ["=" word])`.
 pub(crate) fn plain_params(text: &str) -> bool {
-    text.is_empty()
-        || text.strip_prefix(';').is_some_and(|text| {
-            text.split(';').all(|item| match item.split_once('=') {
-                Some((name, value)) => plain_word(name) && plain_word(value),
-                None => plain_word(item),
-            })
-        })
+    plain_param_bytes(text.as_bytes())
+}
+
+fn plain_param_bytes(text: &[u8]) -> bool {
+    match text {
+        [] => true,
+        [b';', items @ ..] => items.split(|b| *b == b';').all(|item| match position(item, b'=') {
+            Some(eq) => plain_word(&item[..eq]) && plain_word(&item[eq + 1..]),
+            None => plain_word(item),
+        }),
+        _ => false,
+    }
 }
 
 /// A Request-URI: SIP(S), or another scheme kept as text (RFC 3261 §8.2.2.1 answers it 416).
