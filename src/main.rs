@@ -44,13 +44,15 @@ fn main() -> ExitCode {
     }
     telemetry::init(cli.log_format, cli.verbose);
     tracing::info!(config = %source, version = env!("CARGO_PKG_VERSION"), "starting sst-b2bua");
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("sst-b2bua: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
+    let workers = config.limits.worker_threads;
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("sst-b2bua: cannot start the runtime: {e}");
+                return ExitCode::from(1);
+            }
+        };
     match runtime.block_on(actor::run(config, tls, actor::shutdown::signal())) {
         Ok(()) => {
             tracing::info!("stopped");

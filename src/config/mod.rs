@@ -275,6 +275,10 @@ pub struct Limits {
     /// A 503 from one of several targets of leg B moves the call to the next target (RFC 3263 §4.3) when
     /// it has no Retry-After or one of at most this many seconds; otherwise the caller gets the 503.
     pub failover_max_retry_after: u32,
+    /// Threads that run the daemon's tasks. UDP signalling is handled on the task that reads the socket,
+    /// so one thread carries all of it; more threads help many TCP/TLS connections, and cost CPU per call
+    /// and memory per held call (measured: bench/README.md).
+    pub worker_threads: usize,
 }
 
 impl Default for Limits {
@@ -286,6 +290,7 @@ impl Default for Limits {
             ring_timeout: 120,
             stats_interval: 60,
             failover_max_retry_after: 0,
+            worker_threads: 1,
         }
     }
 }

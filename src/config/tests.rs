@@ -241,3 +241,13 @@ fn limits_too_far_out_for_the_clock_are_refused() {
     load("limits: { ring_timeout: 31536000, tcp_idle_timeout: 31536000, stats_interval: 31536000 }\n")
         .expect("a year is allowed");
 }
+
+#[test]
+fn worker_threads_default_to_one_and_are_bounded() {
+    assert_eq!(load("{}\n").expect("empty config").limits.worker_threads, 1);
+    assert_eq!(load("limits: { worker_threads: 4 }\n").expect("4 threads").limits.worker_threads, 4);
+    assert_refused(&[
+        ("limits: { worker_threads: 0 }\n", "limits.worker_threads", "must be 1 to 256, not 0"),
+        ("limits: { worker_threads: 257 }\n", "limits.worker_threads", "not 257"),
+    ]);
+}

@@ -8,6 +8,9 @@ use crate::sip::{HostPort, Uri};
 
 type Invalid = (String, String);
 
+/// The most threads `limits.worker_threads` may ask for.
+const MAX_WORKER_THREADS: usize = 256;
+
 /// The longest duration a `limits` key may give (a year).
 const MAX_SECONDS: u64 = 365 * 86_400;
 
@@ -53,6 +56,12 @@ impl Config {
         }
         if self.limits.tcp_idle_timeout == 0 {
             return Err(invalid("limits.tcp_idle_timeout", "must be at least 1 second"));
+        }
+        if !(1..=MAX_WORKER_THREADS).contains(&self.limits.worker_threads) {
+            return Err(invalid(
+                "limits.worker_threads",
+                format!("must be 1 to {MAX_WORKER_THREADS}, not {}", self.limits.worker_threads),
+            ));
         }
         // A deadline this far out would overflow the clock: refuse it here rather than panic later.
         for (key, secs) in [
