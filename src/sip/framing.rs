@@ -28,17 +28,15 @@ pub enum FrameError {
 
 /// Finds the end of the head: the index just past the blank line.
 pub fn head_end(buf: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while i + 1 < buf.len() {
-        if buf[i] == b'\n' {
-            if buf[i + 1] == b'\n' {
-                return Some(i + 2);
-            }
-            if buf[i + 1] == b'\r' && buf.get(i + 2) == Some(&b'\n') {
-                return Some(i + 3);
-            }
+    // From line end to line end (memchr), not byte by byte: every message is framed once.
+    let mut from = 0;
+    while let Some(at) = memchr::memchr(b'\n', &buf[from..]) {
+        let i = from + at;
+        match buf.get(i + 1..) {
+            Some([b'\n', ..]) => return Some(i + 2),
+            Some([b'\r', b'\n', ..]) => return Some(i + 3),
+            _ => from = i + 1,
         }
-        i += 1;
     }
     None
 }
