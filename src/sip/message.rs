@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::headers::{HeaderName, Headers};
-use super::method::Method;
+use super::method::{is_digits, Method};
 use super::name_addr::{header_param, NameAddr};
 use super::reason::reason_phrase;
 use super::uri::Uri;
@@ -18,15 +18,23 @@ pub struct CSeq {
 
 impl CSeq {
     pub fn parse(text: &str) -> Option<CSeq> {
-        let mut parts = text.split_whitespace();
-        let seq = parts.next()?;
-        if !seq.bytes().all(|b| b.is_ascii_digit()) {
+        let (seq, method) = match text.split_once(' ') {
+            // The usual `1 INVITE`, read without the Unicode-aware word splitting (CSeq is read often).
+            Some((seq, method)) if method.is_ascii() && !method.bytes().any(|b| b.is_ascii_whitespace()) => {
+                (seq, method)
+            }
+            _ => {
+                let mut parts = text.split_whitespace();
+                let words = (parts.next()?, parts.next()?);
+                parts.next().is_none().then_some(words)?
+            }
+        };
+        if !is_digits(seq) {
             return None;
         }
         // RFC 3261 §8.1.1.5: the sequence number must be less than 2**31.
         let seq: u32 = seq.parse().ok().filter(|s| *s < 1 << 31)?;
-        let method = Method::parse(parts.next()?)?;
-        parts.next().is_none().then_some(CSeq { seq, method })
+        Some(CSeq { seq, method: Method::parse(method)? })
     }
 }
 

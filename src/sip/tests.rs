@@ -668,3 +668,27 @@ fn every_known_header_name_is_found_in_any_case_and_its_compact_form() {
     assert_eq!(HeaderName::new("X-Via").as_str(), "X-Via");
     assert_ne!(HeaderName::new("Vias"), HeaderName::VIA);
 }
+
+#[test]
+fn cseq_reads_the_usual_and_the_unusual_spacing() {
+    let read = |text: &str| CSeq::parse(text).map(|c| (c.seq, c.method.as_str().to_owned()));
+    assert_eq!(read("1 INVITE"), Some((1, "INVITE".into())));
+    assert_eq!(read("2147483647 FROB"), Some((2_147_483_647, "FROB".into())));
+    for spaced in ["1  INVITE", "1\tINVITE", " 1 INVITE ", "1 \u{a0}INVITE"] {
+        assert_eq!(read(spaced), Some((1, "INVITE".into())), "{spaced:?}");
+    }
+    for bad in [
+        "",
+        "1",
+        "INVITE",
+        " INVITE",
+        "x INVITE",
+        "-1 INVITE",
+        "2147483648 INVITE",
+        "1 INVITE x",
+        "1 INV\u{a0}ITE",
+        "1 IN;VITE",
+    ] {
+        assert_eq!(read(bad), None, "{bad:?}");
+    }
+}

@@ -2,7 +2,7 @@
 //! finds its server transaction (§17.2.3), including the INVITE a CANCEL refers to (§9.2).
 
 use crate::sip::via::BRANCH_COOKIE;
-use crate::sip::{Host, HostPort, Method, Request, Response, SipHeaders, Via};
+use crate::sip::{HeaderName, Host, HostPort, Method, Request, Response, SipHeaders, Via};
 
 /// Identifies a client transaction: the branch of the top Via it sent and the CSeq method (§17.1.3). The
 /// method is needed because a CANCEL carries the branch of the INVITE it cancels.
@@ -101,13 +101,13 @@ impl ServerKey {
 }
 
 fn key_with_method(request: &Request, method: Method) -> Option<ServerKey> {
-    let via = request.top_via()?;
-    let cseq = request.cseq()?;
-    match via.branch() {
+    match request.top_branch() {
+        // Read from the top Via's text (the parser validated it): every request is keyed on arrival.
         Some(branch) if branch.starts_with(BRANCH_COOKIE) => {
-            Some(ServerKey::Rfc3261 { branch: branch.to_owned(), sent_by: normalised(&via.sent_by), method })
+            let sent_by = HostPort::parse(Via::sent_by_text(request.headers.get(&HeaderName::VIA)?)?)?;
+            Some(ServerKey::Rfc3261 { branch: branch.to_owned(), sent_by: normalised(&sent_by), method })
         }
-        _ => Some(rfc2543_key(request, &via, cseq.seq, method)),
+        _ => Some(rfc2543_key(request, &request.top_via()?, request.cseq()?.seq, method)),
     }
 }
 
