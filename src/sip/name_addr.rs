@@ -137,11 +137,25 @@ fn is_display_name(display: &str) -> bool {
     }
 }
 
+impl NameAddr {
+    /// `[display ]<uri>;params` at the end of `out`: what Display prints, without the formatting machinery
+    /// (a dialog writes its From and To this way when it is formed).
+    pub fn push_to(&self, out: &mut String) {
+        if let Some(display) = &self.display {
+            out.push_str(display);
+            out.push(' ');
+        }
+        out.push('<');
+        out.push_str(self.uri.as_str());
+        out.push('>');
+        self.params.push_to(out);
+    }
+}
+
 impl fmt::Display for NameAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(display) = &self.display {
-            write!(f, "{display} ")?;
-        }
-        write!(f, "<{}>{}", self.uri, self.params)
+        let mut text = String::new();
+        self.push_to(&mut text);
+        f.write_str(&text)
     }
 }

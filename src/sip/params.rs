@@ -30,15 +30,25 @@ impl Params {
     }
 }
 
-impl fmt::Display for Params {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Params {
+    /// `;name[=value]` for each, at the end of `out` (what Display prints, without the formatting machinery).
+    pub fn push_to(&self, out: &mut String) {
         for (name, value) in &self.0 {
-            match value {
-                Some(v) => write!(f, ";{name}={v}")?,
-                None => write!(f, ";{name}")?,
+            out.push(';');
+            out.push_str(name);
+            if let Some(v) = value {
+                out.push('=');
+                out.push_str(v);
             }
         }
-        Ok(())
+    }
+}
+
+impl fmt::Display for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = String::new();
+        self.push_to(&mut text);
+        f.write_str(&text)
     }
 }
 

@@ -32,10 +32,11 @@ pub enum Sequence {
 }
 
 /// A From/To value with its tag parameter removed.
-pub fn without_tag(value: &NameAddr) -> String {
-    let mut value = value.clone();
+fn without_tag(mut value: NameAddr) -> String {
     value.params.remove("tag");
-    value.to_string()
+    let mut text = String::with_capacity(64);
+    value.push_to(&mut text);
+    text
 }
 
 /// The Contact's URI (validated by parsing it), as text.
@@ -110,13 +111,11 @@ impl Dialog {
     /// The dialog we form as UAS on a request we answer with `response` (§12.1.1): their Contact is the
     /// remote target, the Record-Route set is kept in order.
     pub fn as_uas(request: &Request, local_tag: &str) -> Option<Dialog> {
-        let from = request.from_hdr()?;
-        let to = request.to_hdr()?;
+        let (local_uri, remote_uri) = (without_tag(request.to_hdr()?), without_tag(request.from_hdr()?));
         let target = contact_uri(&request.headers).unwrap_or_else(|| request.uri.as_str().to_owned());
         let call_id = request.call_id()?;
-        let (local_uri, remote_uri) = (without_tag(&to), without_tag(&from));
         Some(Dialog::new(
-            [call_id, local_tag, from.tag().unwrap_or_default(), &local_uri, &remote_uri, &target],
+            [call_id, local_tag, request.from_tag().unwrap_or_default(), &local_uri, &remote_uri, &target],
             0,
             request.cseq().map(|c| c.seq),
             request.headers.get_all(&HeaderName::RECORD_ROUTE).map(str::to_owned).collect(),
@@ -126,15 +125,13 @@ impl Dialog {
     /// The dialog we form as UAC from a response to our `request` carrying a To tag (§12.1.2): the
     /// Record-Route set is reversed.
     pub fn as_uac(request: &Request, response: &Response) -> Option<Dialog> {
-        let from = request.from_hdr()?;
-        let to = response.to_hdr()?;
+        let (local_uri, remote_uri) = (without_tag(request.from_hdr()?), without_tag(response.to_hdr()?));
         let mut route_set: Vec<String> =
             response.headers.get_all(&HeaderName::RECORD_ROUTE).map(str::to_owned).collect();
         route_set.reverse();
         let target = contact_uri(&response.headers).unwrap_or_else(|| request.uri.as_str().to_owned());
-        let (local_uri, remote_uri) = (without_tag(&from), without_tag(&to));
         Some(Dialog::new(
-            [request.call_id()?, from.tag()?, to.tag()?, &local_uri, &remote_uri, &target],
+            [request.call_id()?, request.from_tag()?, response.to_tag()?, &local_uri, &remote_uri, &target],
             request.cseq()?.seq,
             None,
             route_set,
