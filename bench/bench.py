@@ -201,6 +201,14 @@ def probe(work, rate, seconds, target_port, daemon=None, hold_ms=1000):
     return passed, detail
 
 
+def settle(daemon):
+    """Between two rates: the daemon back to idle (an overloaded run leaves calls and transactions that
+    end only by their timers, up to 64*T1 later), so that each rate starts from the same state."""
+    if daemon and not daemon.wait_empty(120):
+        raise RuntimeError("the daemon did not get back to zero live calls within 120 s")
+    time.sleep(3)
+
+
 def max_cps(work, direct, start=250, seconds=10, ceiling=40000):
     """Highest passing rate: double until a failure, then bisect to within 5 %."""
     callee_proc, callee_port = callee(work, "uas")
@@ -218,7 +226,7 @@ def max_cps(work, direct, start=250, seconds=10, ceiling=40000):
                 rate *= 2
             else:
                 hi = rate
-            time.sleep(3)
+            settle(daemon)
         while hi is not None and hi - lo > max(lo * 0.05, 10):
             mid = (lo + hi) // 2
             passed, detail = probe(work, mid, seconds, target, daemon)
@@ -226,7 +234,7 @@ def max_cps(work, direct, start=250, seconds=10, ceiling=40000):
                 lo, best = mid, detail
             else:
                 hi = mid
-            time.sleep(3)
+            settle(daemon)
         result = {"max_cps": lo, "at_max": best}
         if daemon and best and best["daemon_cpu_s"] > 0:
             result["calls_per_cpu_second"] = round(best["ok"] / best["daemon_cpu_s"])
