@@ -626,6 +626,9 @@ fn a_plain_sip_uri_answers_as_an_engine_parsed_one() {
         assert_eq!(uri.host_port(), HostPort::from_engine(engine.host_port.clone()), "{text}");
         assert_eq!(uri.is_sips(), engine.sips, "{text}");
         assert_eq!(uri.user().is_some(), uri.as_str().contains('@'), "{text}");
+        // `uri` was taken apart by host_port() above; a fresh parse answers user() from the text alone.
+        let fresh = SipUri::parse(uri.as_str()).expect("parses again");
+        assert_eq!(fresh.user(), uri.user(), "{text}");
         assert!(!uri.has_headers(), "{text}");
         for (name, _) in uri.as_str().split(';').skip(1).filter_map(|p| p.split_once('=').or(Some((p, "")))) {
             assert!(uri.param(name).is_some(), "{text}: {name}");

@@ -158,10 +158,15 @@ impl SipUri {
 
     /// The user part as written (percent-escapes kept), if any.
     pub fn user(&self) -> Option<&str> {
+        let after_scheme = self.raw.split_once(':').map(|(_, rest)| rest)?;
+        if self.inner.get().is_none() {
+            // Not taken apart yet, so of the plain shape: `user@` before the parameters, or no user.
+            let addr = &after_scheme[..after_scheme.find(';').unwrap_or(after_scheme.len())];
+            return addr.split_once('@').map(|(user, _)| user);
+        }
         if matches!(self.engine()?.user_part, SipUriUserPart::Empty) {
             return None;
         }
-        let after_scheme = self.raw.split_once(':').map(|(_, rest)| rest)?;
         let userinfo = after_scheme.split_once('@').map(|(u, _)| u)?;
         Some(userinfo.split(':').next().unwrap_or(userinfo))
     }
