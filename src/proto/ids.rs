@@ -49,7 +49,11 @@ impl Ids {
 
     /// A globally unique Call-ID (§8.1.1.4), qualified by our host.
     pub fn call_id(&mut self, host: &str) -> String {
-        format!("{}@{host}", self.token(20))
+        let mut id = String::with_capacity(21 + host.len());
+        self.push_token(&mut id, 20);
+        id.push('@');
+        id.push_str(host);
+        id
     }
 
     /// A uniform delay in milliseconds from `range` (RFC 3261 §14.1 back-off and similar).

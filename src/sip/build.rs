@@ -23,7 +23,7 @@ pub fn response_from_echo(echo: &Headers, status: u16, to_tag: Option<&str>) -> 
         for value in echo.get_all(&name) {
             if name == HeaderName::TO && status > 100 {
                 if let Some(tag) = to_tag.filter(|_| !has_tag(value)) {
-                    response.headers.push(name.clone(), format!("{value};tag={tag}"));
+                    response.headers.push(name.clone(), super::concat(&[value, ";tag=", tag]));
                     continue;
                 }
             }

@@ -38,6 +38,22 @@ impl CSeq {
     }
 }
 
+impl CSeq {
+    /// `N METHOD`, the value of a CSeq header we write.
+    pub fn text(seq: u32, method: &Method) -> String {
+        let mut number = itoa::Buffer::new();
+        concat(&[number.format(seq), " ", method.as_str()])
+    }
+}
+
+/// The pieces one after the other in a string of exactly their length: header values we build on the
+/// per-message path (instead of `format!`).
+pub fn concat(pieces: &[&str]) -> String {
+    let mut text = String::with_capacity(pieces.iter().map(|p| p.len()).sum());
+    pieces.iter().for_each(|p| text.push_str(p));
+    text
+}
+
 impl std::fmt::Display for CSeq {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}", self.seq, self.method)

@@ -27,7 +27,7 @@ pub mod via;
 mod tests;
 
 pub use headers::{HeaderName, Headers};
-pub use message::{CSeq, Message, Request, Response, SipHeaders};
+pub use message::{concat, CSeq, Message, Request, Response, SipHeaders};
 pub use method::Method;
 pub use name_addr::NameAddr;
 pub use parse::{parse, ParseError};

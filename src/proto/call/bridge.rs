@@ -4,7 +4,7 @@
 //! method-specific headers a request needs to mean the same thing, and the operator's pass list.
 
 use crate::sip::build::ALLOW;
-use crate::sip::{HeaderName, Headers, Method, NameAddr, Request, Uri};
+use crate::sip::{concat, HeaderName, Headers, Method, NameAddr, Request, Uri};
 
 /// Headers a relayed request or response needs to keep its meaning (RFC 3265, RFC 3515, RFC 6086,
 /// RFC 3326): copied whatever the pass list says.
@@ -88,8 +88,8 @@ pub fn with_user(target: &str, user: Option<&str>) -> String {
         None => rest,
     };
     match user {
-        Some(user) if !user.is_empty() => format!("{scheme}:{user}@{host_part}"),
-        _ => format!("{scheme}:{host_part}"),
+        Some(user) if !user.is_empty() => concat(&[scheme, ":", user, "@", host_part]),
+        _ => concat(&[scheme, ":", host_part]),
     }
 }
 

@@ -4,7 +4,7 @@
 #[cfg(test)]
 mod tests;
 
-use crate::sip::{HeaderName, Method, NameAddr, Request, Response, SipHeaders, Uri};
+use crate::sip::{concat, CSeq, HeaderName, Method, NameAddr, Request, Response, SipHeaders, Uri};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dialog {
@@ -199,10 +199,10 @@ impl Dialog {
         for route in routes {
             h.push(HeaderName::ROUTE, route);
         }
-        h.push(HeaderName::FROM, format!("{};tag={}", self.part(LOCAL_URI), self.local_tag()));
-        h.push(HeaderName::TO, format!("{};tag={}", self.part(REMOTE_URI), self.remote_tag()));
+        h.push(HeaderName::FROM, concat(&[self.part(LOCAL_URI), ";tag=", self.local_tag()]));
+        h.push(HeaderName::TO, concat(&[self.part(REMOTE_URI), ";tag=", self.remote_tag()]));
         h.push(HeaderName::CALL_ID, self.call_id());
-        h.push(HeaderName::CSEQ, format!("{seq} {method}"));
+        h.push(HeaderName::CSEQ, CSeq::text(seq, &method));
         h.push(HeaderName::MAX_FORWARDS, "70");
         request
     }

@@ -9,7 +9,7 @@ use super::key::ClientKey;
 use super::timers::{next_retransmit, Armed, TimerConfig};
 use super::{TxOutput, TxState};
 use crate::proto::time::{Deadline, TimerKind};
-use crate::sip::{HeaderName, Message, Method, Request, Response, SipHeaders};
+use crate::sip::{CSeq, HeaderName, Message, Method, Request, Response, SipHeaders};
 
 /// A client INVITE transaction. States: Calling, Proceeding, Accepted, Completed, Terminated.
 #[derive(Debug, Clone)]
@@ -178,7 +178,7 @@ impl ClientInvite {
             }
         }
         let seq = invite.cseq().map_or(0, |cseq| cseq.seq);
-        headers.push(HeaderName::CSEQ, format!("{seq} {}", Method::Ack));
+        headers.push(HeaderName::CSEQ, CSeq::text(seq, &Method::Ack));
         ack
     }
 
