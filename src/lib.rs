@@ -11,6 +11,8 @@
 //!
 //! A call has no task of its own: the task that received a message drives the call in place (lock, hand
 //! in, send the output, queue the next deadline), and one timer task does the same for due deadlines.
+//! All of it runs on one worker thread unless `limits.worker_threads` asks for more: the UDP socket task
+//! carries all UDP signalling anyway, and a second thread only added wake-ups and cross-thread frees.
 //!
 //! Three tiers: `sip` (words: parse, build), `proto` (decisions: sans-IO state machines that take `now`
 //! and return messages and deadlines), and `net`/`actor` (effects: sockets, tasks, the clock).
