@@ -19,7 +19,8 @@ use super::ids::Ids;
 use super::stateless::AGENT;
 use super::transaction::{ClientKey, ClientNonInvite, TimerConfig, TxOutput};
 use crate::config::Config;
-use crate::sip::{HeaderName, HostPort, Message, Method, Request, Response, Uri, Via};
+use crate::sip::build::{our_contact, our_via};
+use crate::sip::{HeaderName, HostPort, Message, Method, Request, Response, Uri};
 
 /// Every ping's Call-ID starts with this, so the dispatcher can hand its responses to the pinger.
 pub const CALL_ID_PREFIX: &str = "sst-ping-";
@@ -336,15 +337,11 @@ impl Monitor {
         let uri = pinged.target.uri.clone();
         let cseq = pinged.cseq;
         let mut request = Request::new(Method::Options, uri.clone());
-        let mut via = Via::new(hop.transport, hop.local.clone(), &self.ids.branch());
-        via.params.set("rport", None);
-        let contact = match hop.transport {
-            "UDP" => format!("<sip:{}>", hop.local),
-            other => format!("<sip:{};transport={}>", hop.local, other.to_ascii_lowercase()),
-        };
+        let via = our_via(hop.transport, &hop.local, |out| self.ids.push_branch(out));
+        let contact = our_contact(hop.transport, &hop.local);
         let call_id = format!("{CALL_ID_PREFIX}{}", self.ids.call_id(AGENT));
         let h = &mut request.headers;
-        h.push(HeaderName::VIA, via.to_string());
+        h.push(HeaderName::VIA, via);
         h.push(HeaderName::MAX_FORWARDS, "70");
         h.push(HeaderName::FROM, format!("<sip:{AGENT}@{}>;tag={}", hop.local, self.ids.tag()));
         h.push(HeaderName::TO, format!("<{uri}>"));

@@ -3,6 +3,7 @@
 use super::headers::{HeaderName, Headers};
 use super::message::{Request, Response, ECHOED};
 use super::method::Method;
+use super::uri::HostPort;
 
 /// The methods this daemon accepts, for Allow (RFC 3261 §20.5).
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, PRACK, NOTIFY, REFER, MESSAGE";
@@ -51,4 +52,31 @@ pub fn warning(agent: &str, text: &str) -> String {
 /// Whether a method is one we implement (anything else known gets 405, unknown ones 501).
 pub fn is_allowed(method: &Method) -> bool {
     ALLOW.split(", ").any(|m| m == method.as_str())
+}
+
+/// Our Via for a request we send: `SIP/2.0/<transport> <local>;branch=<branch>;rport` (RFC 3261 §8.1.1.7,
+/// RFC 3581 §3), written in place; `branch` writes the branch (every request we send has one).
+pub fn our_via(transport: &str, local: &HostPort, branch: impl FnOnce(&mut String)) -> String {
+    let mut via = String::with_capacity(96);
+    via.push_str("SIP/2.0/");
+    via.push_str(transport);
+    via.push(' ');
+    local.push_to(&mut via);
+    via.push_str(";branch=");
+    branch(&mut via);
+    via.push_str(";rport");
+    via
+}
+
+/// Our Contact (RFC 3261 §8.1.1.8): `<sip:<local>>`, with `;transport=` when it is not UDP.
+pub fn our_contact(transport: &str, local: &HostPort) -> String {
+    let mut contact = String::with_capacity(48);
+    contact.push_str("<sip:");
+    local.push_to(&mut contact);
+    if transport != "UDP" {
+        contact.push_str(";transport=");
+        contact.push_str(&transport.to_ascii_lowercase());
+    }
+    contact.push('>');
+    contact
 }

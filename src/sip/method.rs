@@ -41,7 +41,7 @@ const NAMED: &[(&str, Method)] = &[
 
 /// RFC 3261 §25.1 `token` characters.
 pub fn is_token(s: &str) -> bool {
-    is_made_of(s, &TOKEN)
+    is_made_of(s.as_bytes(), &TOKEN)
 }
 
 /// A byte class as a table: a lookup per byte (header names and most values are checked byte by byte).
@@ -66,8 +66,8 @@ pub(crate) const fn alphanumeric_and(extra: &[u8]) -> ByteClass {
 const TOKEN: ByteClass = alphanumeric_and(b"-.!%*_+`'~");
 
 /// Non-empty, and every byte in `class`.
-pub(crate) fn is_made_of(s: &str, class: &ByteClass) -> bool {
-    !s.is_empty() && s.bytes().all(|b| class[usize::from(b)])
+pub(crate) fn is_made_of(s: &[u8], class: &ByteClass) -> bool {
+    !s.is_empty() && s.iter().all(|b| class[usize::from(*b)])
 }
 
 /// `1*DIGIT`.

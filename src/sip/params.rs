@@ -56,7 +56,7 @@ impl fmt::Display for Params {
 const PARAM: ByteClass = alphanumeric_and(b"-.!%*_+`'~[]:");
 
 fn is_token(s: &str) -> bool {
-    is_made_of(s, &PARAM)
+    is_made_of(s.as_bytes(), &PARAM)
 }
 
 /// The `name[=value]` items of `;a=b;c` text, borrowed and trimmed; `None` for an item where the text

@@ -10,6 +10,8 @@ use std::sync::OnceLock;
 use ezk_sip_types::host::{Host as EzkHost, HostPort as EzkHostPort};
 use ezk_sip_types::uri::{SipUri as EzkSipUri, SipUriUserPart};
 
+use super::method::{alphanumeric_and, is_made_of, ByteClass};
+
 /// The host of a URI or Via sent-by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Host {
@@ -265,11 +267,10 @@ fn position(text: &[u8], byte: u8) -> Option<usize> {
 /// `1*(ALPHA / DIGIT / "-" / "_" / "." / "!" / "~" / "*" / "'" / "+")`: unreserved and user-unreserved
 /// characters of RFC 3261 §25.1 that are also token characters.
 fn plain_word(text: &[u8]) -> bool {
-    !text.is_empty()
-        && text.iter().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'+')
-        })
+    is_made_of(text, &WORD)
 }
+
+const WORD: ByteClass = alphanumeric_and(b"-_.!~*'+");
 
 /// A dotted-quad IPv4 address (four decimal octets up to 255, no leading zeros: what `Ipv4Addr` reads),
 /// or `label *("." label)` whose labels are letters, digits and inner hyphens and whose last label starts

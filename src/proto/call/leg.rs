@@ -11,6 +11,7 @@ use crate::proto::dialog::Dialog;
 use crate::proto::ids::Ids;
 use crate::proto::session_timer::SessionTimer;
 use crate::proto::transaction::{ClientKey, ClientTx, ServerKey, ServerTx, TimerConfig};
+use crate::sip::build::{our_contact, our_via};
 use crate::sip::sdp::LegSdp;
 use crate::sip::{HeaderName, HostPort, Method, Request, Response, SipHeaders};
 
@@ -112,15 +113,7 @@ impl<P: Clone> Leg<P> {
     /// Adds our Via (new branch, `rport` asked for: RFC 3581) and Contact to a request we originate.
     pub fn stamp(&self, request: &mut Request, ids: &mut Ids) {
         let Some(setup) = &self.setup else { return };
-        // `SIP/2.0/UDP host:port;branch=z9hG4bK…;rport`, written in place (every request we send has one).
-        let mut via = String::with_capacity(96);
-        via.push_str("SIP/2.0/");
-        via.push_str(setup.transport);
-        via.push(' ');
-        setup.local.push_to(&mut via);
-        via.push_str(";branch=");
-        ids.push_branch(&mut via);
-        via.push_str(";rport");
+        let via = our_via(setup.transport, &setup.local, |out| ids.push_branch(out));
         request.headers.push_front(HeaderName::VIA, via);
         // RFC 4028 §7.1: `Supported: timer` on every request but ACK, where this leg does timers.
         if self.timer.enabled()
@@ -136,16 +129,7 @@ impl<P: Clone> Leg<P> {
 
     /// Our Contact on this leg (RFC 3261 §8.1.1.8), with the transport when it is not UDP.
     pub fn contact(&self) -> String {
-        let Some(s) = &self.setup else { return String::new() };
-        let mut contact = String::with_capacity(48);
-        contact.push_str("<sip:");
-        s.local.push_to(&mut contact);
-        if s.transport != "UDP" {
-            contact.push_str(";transport=");
-            contact.push_str(&s.transport.to_ascii_lowercase());
-        }
-        contact.push('>');
-        contact
+        self.setup.as_ref().map_or_else(String::new, |s| our_contact(s.transport, &s.local))
     }
 
     pub fn server(&mut self, key: &ServerKey) -> Option<&mut Server> {
