@@ -1,10 +1,11 @@
 //! `name-addr` / `addr-spec` values with header parameters: From, To, Contact, Route, Record-Route
 //! (RFC 3261 §20.10, §25.1). Without angle brackets every `;param` belongs to the header, not the URI.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use super::method::is_token;
-use super::params::{find_param, parse_params, Params};
+use super::params::{find_param, parse_params, push_params_without, Params};
 use super::uri::Uri;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +87,42 @@ fn is_plain(text: &str) -> bool {
         }
     };
     super::uri::is_plain_sip_uri(uri) && super::uri::plain_params(params)
+}
+
+/// The URI of a From/To/Contact value, as text (what a dialog keeps as its remote target). A value of the
+/// plain shape is cut where its brackets are, without building a URI; anything else is parsed. `None`
+/// when the value does not parse.
+pub fn uri_text(text: &str) -> Option<Cow<'_, str>> {
+    let text = text.trim();
+    if !is_plain(text) {
+        return NameAddr::parse(text).map(|value| Cow::Owned(value.uri.as_str().to_owned()));
+    }
+    Some(Cow::Borrowed(match text.find('<') {
+        Some(open) => &text[open + 1..text[open..].find('>')? + open],
+        None => &text[..text.find(';').unwrap_or(text.len())],
+    }))
+}
+
+/// A From/To value without one header parameter (the tag, when a dialog keeps its URIs or leg B's
+/// INVITE takes A's From and To). A value of the plain shape keeps its text up to the end of the URI and
+/// the other parameters as they were; anything else is parsed and written again. `None` when the value
+/// does not parse.
+pub fn without_header_param(text: &str, name: &str) -> Option<String> {
+    let text = text.trim();
+    let mut out = String::with_capacity(text.len() + 24);
+    if !is_plain(text) {
+        let mut value = NameAddr::parse(text)?;
+        value.params.remove(name);
+        value.push_to(&mut out);
+        return Some(out);
+    }
+    let uri_end = match text.find('<') {
+        Some(open) => text[open..].find('>')? + open + 1,
+        None => text.find(';').unwrap_or(text.len()),
+    };
+    out.push_str(&text[..uri_end]);
+    push_params_without(&text[uri_end..], name, &mut out)?;
+    Some(out)
 }
 
 #[cfg(test)]

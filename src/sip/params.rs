@@ -60,19 +60,21 @@ fn is_token(s: &str) -> bool {
 }
 
 /// The `name[=value]` items of `;a=b;c` text, borrowed and trimmed; `None` for an item where the text
-/// is broken (no `;` before it, or a quote that never closes), and nothing after that.
+/// is broken (no `;` before it, or a quote that never closes), and nothing after that. Byte scans: the
+/// delimiters are ASCII, so every cut falls on a character boundary, and Via/From/To parameters are read
+/// this way several times per message.
 fn items(text: &str) -> impl Iterator<Item = Option<(&str, Option<&str>)>> {
-    let mut rest = text.trim();
+    let mut rest = trim_lws(text);
     std::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
         }
-        let item = rest.strip_prefix(';').map(str::trim_start).and_then(|after| {
-            let (item, tail) = after.split_at(param_end(after)?);
-            rest = tail.trim_start();
-            Some(match item.split_once('=') {
-                Some((n, v)) => (n.trim(), Some(v.trim())),
-                None => (item.trim(), None),
+        let item = rest.strip_prefix(';').map(trim_start_lws).and_then(|after| {
+            let (item, tail) = after.split_at(param_end(after.as_bytes())?);
+            rest = trim_start_lws(tail);
+            Some(match item.as_bytes().iter().position(|b| *b == b'=') {
+                Some(eq) => (trim_lws(&item[..eq]), Some(trim_lws(&item[eq + 1..]))),
+                None => (trim_lws(item), None),
             })
         });
         if item.is_none() {
@@ -80,6 +82,22 @@ fn items(text: &str) -> impl Iterator<Item = Option<(&str, Option<&str>)>> {
         }
         Some(item)
     })
+}
+
+/// Linear white space around parameters (RFC 3261 §25.1 `LWS`; folding is undone before this).
+fn is_lws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+fn trim_start_lws(text: &str) -> &str {
+    let skip = text.as_bytes().iter().take_while(|b| is_lws(**b)).count();
+    &text[skip..]
+}
+
+fn trim_lws(text: &str) -> &str {
+    let text = trim_start_lws(text);
+    let keep = text.len() - text.as_bytes().iter().rev().take_while(|b| is_lws(**b)).count();
+    &text[..keep]
 }
 
 /// Parses `;a=b;c;d="quoted"`. Returns `None` when a name is not a token or a quote is unbalanced.
@@ -113,16 +131,34 @@ pub fn find_param<'a>(text: &'a str, name: &str) -> Option<Option<&'a str>> {
     None
 }
 
+/// `;a=b;c` text with the parameters called `name` left out, appended to `out` as `;name[=value]` each;
+/// `None` when the text is broken.
+pub fn push_params_without(text: &str, name: &str, out: &mut String) -> Option<()> {
+    for item in items(text) {
+        let (n, value) = item?;
+        if n.eq_ignore_ascii_case(name) {
+            continue;
+        }
+        out.push(';');
+        out.push_str(n);
+        if let Some(v) = value {
+            out.push('=');
+            out.push_str(v);
+        }
+    }
+    Some(())
+}
+
 /// Byte offset where the current parameter ends (the next `;` outside quotes, or the end).
-fn param_end(text: &str) -> Option<usize> {
+fn param_end(text: &[u8]) -> Option<usize> {
     let mut quoted = false;
     let mut escaped = false;
-    for (i, c) in text.char_indices() {
-        match c {
+    for (i, b) in text.iter().enumerate() {
+        match b {
             _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            ';' if !quoted => return Some(i),
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b';' if !quoted => return Some(i),
             _ => {}
         }
     }

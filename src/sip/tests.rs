@@ -542,6 +542,31 @@ fn the_name_addr_fast_path_accepts_nothing_the_full_parse_refuses() {
     assert!(plain > samples.len() / 20, "only {plain} plain samples");
 }
 
+/// What a dialog and leg B's INVITE take from a From/To/Contact (its URI; the value without its tag) is
+/// cut from the text when the value is plain: it must read as what the full parse gives.
+#[test]
+fn uri_and_tagless_value_from_text_agree_with_the_full_parse() {
+    fastrand::seed(3261);
+    let mut checked = 0;
+    for text in &name_addr_samples(20_000) {
+        let Some(mut full) = NameAddr::parse(text) else {
+            assert_eq!(name_addr::uri_text(text), None, "{text}");
+            assert_eq!(name_addr::without_header_param(text, "tag"), None, "{text}");
+            continue;
+        };
+        assert_eq!(name_addr::uri_text(text).as_deref(), Some(full.uri.as_str()), "{text}");
+        let tagless = name_addr::without_header_param(text, "tag").unwrap_or_else(|| panic!("{text}"));
+        full.params.remove("tag");
+        assert_eq!(NameAddr::parse(&tagless), Some(full), "{text} -> {tagless}");
+        checked += 1;
+    }
+    assert!(checked > 2_000, "only {checked} samples parse");
+    assert_eq!(
+        name_addr::without_header_param("\"Al\" <sip:a@b;tag=u>;x=1;TAG=t;y", "tag").as_deref(),
+        Some("\"Al\" <sip:a@b;tag=u>;x=1;y")
+    );
+}
+
 #[test]
 fn what_sipp_and_trunks_send_takes_the_fast_path() {
     for text in [

@@ -4,7 +4,8 @@
 //! method-specific headers a request needs to mean the same thing, and the operator's pass list.
 
 use crate::sip::build::ALLOW;
-use crate::sip::{concat, HeaderName, Headers, Method, NameAddr, Request, Uri};
+use crate::sip::name_addr::without_header_param;
+use crate::sip::{concat, HeaderName, Headers, Method, Request, Uri};
 
 /// Headers a relayed request or response needs to keep its meaning (RFC 3265, RFC 3515, RFC 6086,
 /// RFC 3326): copied whatever the pass list says.
@@ -110,14 +111,15 @@ impl InviteB<'_> {
         let a = self.invite_a;
         let user = a.uri.as_sip().and_then(|u| u.user());
         let uri = Uri::parse(&with_user(self.target, user))?;
-        let mut from = NameAddr::parse(a.headers.get(&HeaderName::FROM)?)?;
-        from.params.set("tag", Some(&self.from_tag));
-        let mut to = NameAddr::parse(a.headers.get(&HeaderName::TO)?)?;
-        to.params.remove("tag");
+        // A's From with our tag in place of A's, A's To without its tag.
+        let mut from = without_header_param(a.headers.get(&HeaderName::FROM)?, "tag")?;
+        from.push_str(";tag=");
+        from.push_str(&self.from_tag);
+        let to = without_header_param(a.headers.get(&HeaderName::TO)?, "tag")?;
         let mut invite = Request::new(Method::Invite, uri);
         let h = &mut invite.headers;
-        h.push(HeaderName::FROM, from.to_string());
-        h.push(HeaderName::TO, to.to_string());
+        h.push(HeaderName::FROM, from);
+        h.push(HeaderName::TO, to);
         h.push(HeaderName::CALL_ID, self.call_id.clone());
         h.push(HeaderName::CSEQ, "1 INVITE");
         h.push(HeaderName::MAX_FORWARDS, self.max_forwards.to_string());

@@ -4,7 +4,10 @@
 #[cfg(test)]
 mod tests;
 
-use crate::sip::{concat, CSeq, HeaderName, Method, NameAddr, Request, Response, SipHeaders, Uri};
+use std::borrow::Cow;
+
+use crate::sip::name_addr;
+use crate::sip::{concat, CSeq, HeaderName, Headers, Method, NameAddr, Request, Response, SipHeaders, Uri};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dialog {
@@ -32,16 +35,13 @@ pub enum Sequence {
 }
 
 /// A From/To value with its tag parameter removed.
-fn without_tag(mut value: NameAddr) -> String {
-    value.params.remove("tag");
-    let mut text = String::with_capacity(64);
-    value.push_to(&mut text);
-    text
+fn without_tag(headers: &Headers, name: &HeaderName) -> Option<String> {
+    name_addr::without_header_param(headers.get(name)?, "tag")
 }
 
-/// The Contact's URI (validated by parsing it), as text.
-fn contact_uri(headers: &crate::sip::Headers) -> Option<String> {
-    NameAddr::parse(headers.get(&HeaderName::CONTACT)?).map(|c| c.uri.as_str().to_owned())
+/// The Contact's URI (validated on the way), as text.
+fn contact_uri(headers: &Headers) -> Option<Cow<'_, str>> {
+    name_addr::uri_text(headers.get(&HeaderName::CONTACT)?)
 }
 
 const CALL_ID: usize = 0;
@@ -111,8 +111,9 @@ impl Dialog {
     /// The dialog we form as UAS on a request we answer with `response` (§12.1.1): their Contact is the
     /// remote target, the Record-Route set is kept in order.
     pub fn as_uas(request: &Request, local_tag: &str) -> Option<Dialog> {
-        let (local_uri, remote_uri) = (without_tag(request.to_hdr()?), without_tag(request.from_hdr()?));
-        let target = contact_uri(&request.headers).unwrap_or_else(|| request.uri.as_str().to_owned());
+        let h = &request.headers;
+        let (local_uri, remote_uri) = (without_tag(h, &HeaderName::TO)?, without_tag(h, &HeaderName::FROM)?);
+        let target = contact_uri(h).unwrap_or_else(|| request.uri.as_str().into());
         let call_id = request.call_id()?;
         Some(Dialog::new(
             [call_id, local_tag, request.from_tag().unwrap_or_default(), &local_uri, &remote_uri, &target],
@@ -125,11 +126,12 @@ impl Dialog {
     /// The dialog we form as UAC from a response to our `request` carrying a To tag (§12.1.2): the
     /// Record-Route set is reversed.
     pub fn as_uac(request: &Request, response: &Response) -> Option<Dialog> {
-        let (local_uri, remote_uri) = (without_tag(request.from_hdr()?), without_tag(response.to_hdr()?));
+        let local_uri = without_tag(&request.headers, &HeaderName::FROM)?;
+        let remote_uri = without_tag(&response.headers, &HeaderName::TO)?;
         let mut route_set: Vec<String> =
             response.headers.get_all(&HeaderName::RECORD_ROUTE).map(str::to_owned).collect();
         route_set.reverse();
-        let target = contact_uri(&response.headers).unwrap_or_else(|| request.uri.as_str().to_owned());
+        let target = contact_uri(&response.headers).unwrap_or_else(|| request.uri.as_str().into());
         Some(Dialog::new(
             [request.call_id()?, request.from_tag()?, response.to_tag()?, &local_uri, &remote_uri, &target],
             request.cseq()?.seq,
