@@ -34,3 +34,28 @@ pub use parse::{parse, ParseError};
 pub use session_expires::{Refresher, SessionExpires};
 pub use uri::{Host, HostPort, SipUri, Uri};
 pub use via::Via;
+
+/// Byte offset of the first `byte` (an ASCII delimiter, so the offset is a character boundary) in `text`.
+/// The delimiters of header values (`<`, `>`, `;`, `:`) are searched several times per message; `memchr`
+/// does it in fewer instructions than `str::find(char)`.
+pub(crate) fn find_byte(text: &str, byte: u8) -> Option<usize> {
+    memchr::memchr(byte, text.as_bytes())
+}
+
+/// `text.split('\n')` with the same pieces, found by [`find_byte`].
+pub(crate) fn split_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        Some(match find_byte(current, b'\n') {
+            Some(end) => {
+                rest = Some(&current[end + 1..]);
+                &current[..end]
+            }
+            None => {
+                rest = None;
+                current
+            }
+        })
+    })
+}

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use super::find_byte;
 use super::method::is_token;
 use super::params::{find_param, parse_params, push_params_without, Params};
 use super::uri::Uri;
@@ -21,7 +22,7 @@ impl NameAddr {
         let (display, uri_text, rest) = match open_angle(text)? {
             Some(open) => {
                 let display = text[..open].trim();
-                let close = text[open..].find('>')? + open;
+                let close = find_byte(&text[open..], b'>')? + open;
                 let uri_text = &text[open + 1..close];
                 // LAQUOT addr-spec RAQUOT: no whitespace inside the brackets (RFC 4475 §3.1.2.14).
                 if !is_display_name(display) || uri_text.trim() != uri_text {
@@ -31,7 +32,7 @@ impl NameAddr {
                 (display, uri_text, &text[close + 1..])
             }
             None => {
-                let (uri_text, rest) = text.split_at(text.find(';').unwrap_or(text.len()));
+                let (uri_text, rest) = text.split_at(find_byte(text, b';').unwrap_or(text.len()));
                 // §20.10: a URI with `?`, `,` or `;` must be in brackets (RFC 4475 §3.1.2.13).
                 if uri_text.contains(['>', '"', '?', ',']) {
                     return None;
@@ -66,7 +67,7 @@ impl NameAddr {
 /// quoted string without escapes, or space-separated tokens), then `<` plain SIP URI `>`; or a plain SIP
 /// URI without parameters; then plain header parameters. A strict subset of [`NameAddr::parse`].
 fn is_plain(text: &str) -> bool {
-    let (uri, params) = match text.find('<') {
+    let (uri, params) = match find_byte(text, b'<') {
         Some(open) => {
             let display = text[..open].trim_end();
             let display_ok = match display.strip_prefix('"') {
@@ -75,14 +76,14 @@ fn is_plain(text: &str) -> bool {
                 }),
                 None => display.is_empty() || display.split(' ').all(is_token),
             };
-            let Some(close) = text[open..].find('>').map(|c| c + open) else { return false };
+            let Some(close) = find_byte(&text[open..], b'>').map(|c| c + open) else { return false };
             if !display_ok {
                 return false;
             }
             (&text[open + 1..close], &text[close + 1..])
         }
         None => {
-            let end = text.find(';').unwrap_or(text.len());
+            let end = find_byte(text, b';').unwrap_or(text.len());
             (&text[..end], &text[end..])
         }
     };
@@ -97,9 +98,9 @@ pub fn uri_text(text: &str) -> Option<Cow<'_, str>> {
     if !is_plain(text) {
         return NameAddr::parse(text).map(|value| Cow::Owned(value.uri.as_str().to_owned()));
     }
-    Some(Cow::Borrowed(match text.find('<') {
-        Some(open) => &text[open + 1..text[open..].find('>')? + open],
-        None => &text[..text.find(';').unwrap_or(text.len())],
+    Some(Cow::Borrowed(match find_byte(text, b'<') {
+        Some(open) => &text[open + 1..find_byte(&text[open..], b'>')? + open],
+        None => &text[..find_byte(text, b';').unwrap_or(text.len())],
     }))
 }
 
@@ -116,9 +117,9 @@ pub fn without_header_param(text: &str, name: &str) -> Option<String> {
         value.push_to(&mut out);
         return Some(out);
     }
-    let uri_end = match text.find('<') {
-        Some(open) => text[open..].find('>')? + open + 1,
-        None => text.find(';').unwrap_or(text.len()),
+    let uri_end = match find_byte(text, b'<') {
+        Some(open) => find_byte(&text[open..], b'>')? + open + 1,
+        None => find_byte(text, b';').unwrap_or(text.len()),
     };
     out.push_str(&text[..uri_end]);
     push_params_without(&text[uri_end..], name, &mut out)?;
@@ -135,8 +136,8 @@ pub(crate) fn is_plain_for_tests(text: &str) -> bool {
 pub fn header_param<'a>(text: &'a str, name: &str) -> Option<Option<&'a str>> {
     let text = text.trim();
     let tail = match open_angle(text)? {
-        Some(open) => &text[text[open..].find('>')? + open + 1..],
-        None => &text[text.find(';')?..],
+        Some(open) => &text[find_byte(&text[open..], b'>')? + open + 1..],
+        None => &text[find_byte(text, b';')?..],
     };
     find_param(tail, name)
 }
@@ -148,7 +149,7 @@ fn open_angle(text: &str) -> Option<Option<usize>> {
     if text.starts_with('"') {
         quoted_until = quoted_string_len(text)?;
     }
-    Some(text[quoted_until..].find('<').map(|i| i + quoted_until))
+    Some(find_byte(&text[quoted_until..], b'<').map(|i| i + quoted_until))
 }
 
 /// The length of the `"..."` quoted string at the start of `text` (RFC 3261 §25.1, quoted-pair aware).

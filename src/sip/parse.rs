@@ -12,6 +12,7 @@ use super::message::{CSeq, Message, Request, Response};
 use super::method::{is_digits, is_token, Method};
 use super::name_addr::NameAddr;
 use super::session_expires::{parse_min_se, SessionExpires};
+use super::split_lines;
 use super::uri::Uri;
 use super::via::Via;
 
@@ -73,7 +74,7 @@ fn parse_head(head: &[u8]) -> Result<(String, Headers), ParseError> {
     }
     let head = std::str::from_utf8(head).map_err(|_| fail("header section is not UTF-8"))?;
     let mut lines =
-        head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).filter(|l| !l.is_empty()).peekable();
+        split_lines(head).map(|l| l.strip_suffix('\r').unwrap_or(l)).filter(|l| !l.is_empty()).peekable();
     let start_line = lines.next().ok_or_else(|| fail("empty message"))?;
     check_line_length(start_line)?;
     if lines.peek().is_some_and(|l| is_continuation(l)) {

@@ -720,3 +720,15 @@ fn cseq_reads_the_usual_and_the_unusual_spacing() {
         assert_eq!(read(bad), None, "{bad:?}");
     }
 }
+
+#[test]
+fn split_lines_and_find_byte_cut_where_the_standard_library_does() {
+    for text in ["", "\n", "a", "a\n", "\na", "a\r\nb\r\n\r\n", "é\nü;<x>\n\n", "Via: x\nTo: <sip:a@b>;tag=1"]
+    {
+        let ours: Vec<&str> = super::split_lines(text).collect();
+        assert_eq!(ours, text.split('\n').collect::<Vec<_>>(), "{text:?}");
+        for byte in [b'\n', b';', b'<', b'>'] {
+            assert_eq!(super::find_byte(text, byte), text.find(char::from(byte)), "{text:?} {byte}");
+        }
+    }
+}

@@ -261,7 +261,7 @@ fn plain_host_port(text: &[u8]) -> bool {
 }
 
 fn position(text: &[u8], byte: u8) -> Option<usize> {
-    text.iter().position(|b| *b == byte)
+    memchr::memchr(byte, text)
 }
 
 /// `1*(ALPHA / DIGIT / "-" / "_" / "." / "!" / "~" / "*" / "'" / "+")`: unreserved and user-unreserved

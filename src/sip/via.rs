@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use super::find_byte;
 use super::method::is_digits;
 use super::params::{find_param, parse_params, Params};
 use super::uri::HostPort;
@@ -52,7 +53,7 @@ impl Via {
         let transport_end = rest.find(|c: char| c.is_whitespace())?;
         let transport = &rest[..transport_end];
         let rest = rest[transport_end..].trim_start();
-        let params_start = rest.find(';').unwrap_or(rest.len());
+        let params_start = find_byte(rest, b';').unwrap_or(rest.len());
         let sent_by = HostPort::parse(rest[..params_start].trim())?;
         let params = parse_params(&rest[params_start..])?;
         if transport.is_empty() || !transport.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -64,14 +65,14 @@ impl Via {
     /// A parameter of a Via value without parsing its sent-by (nothing before the first `;` can contain
     /// one): the accessor for validated messages.
     pub fn param_of<'a>(text: &'a str, name: &str) -> Option<Option<&'a str>> {
-        find_param(&text[text.find(';')?..], name)
+        find_param(&text[find_byte(text, b';')?..], name)
     }
 
     /// The sent-by of a Via value as written (`host[:port]`), without parsing it.
     pub fn sent_by_text(text: &str) -> Option<&str> {
         let after_protocol = text.trim_start().splitn(3, '/').nth(2)?.trim_start();
         let rest = after_protocol[after_protocol.find(char::is_whitespace)?..].trim_start();
-        Some(rest[..rest.find(';').unwrap_or(rest.len())].trim())
+        Some(rest[..find_byte(rest, b';').unwrap_or(rest.len())].trim())
     }
 
     pub fn branch(&self) -> Option<&str> {
@@ -107,7 +108,7 @@ impl Via {
 pub(crate) fn is_plain(text: &str) -> bool {
     let Some(rest) = text.strip_prefix("SIP/2.0/") else { return false };
     let Some((transport, rest)) = rest.split_once(' ') else { return false };
-    let (sent_by, params) = rest.split_at(rest.find(';').unwrap_or(rest.len()));
+    let (sent_by, params) = rest.split_at(find_byte(rest, b';').unwrap_or(rest.len()));
     !transport.is_empty()
         && transport.bytes().all(|b| b.is_ascii_alphanumeric())
         && super::uri::is_plain_host_port(sent_by)
