@@ -11,6 +11,7 @@ use ezk_sip_types::host::{Host as EzkHost, HostPort as EzkHostPort};
 use ezk_sip_types::uri::{SipUri as EzkSipUri, SipUriUserPart};
 
 use super::method::{alphanumeric_and, is_made_of, ByteClass};
+use super::params::find_param;
 
 /// The host of a URI or Via sent-by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -173,7 +174,23 @@ impl SipUri {
         Some(userinfo.split(':').next().unwrap_or(userinfo))
     }
 
+    /// `host[:port]` and `;params` of a URI not taken apart yet (so of the plain shape: no escapes, no
+    /// IPv6 reference, no `?headers`), read from its text.
+    fn plain_parts(&self) -> Option<(&str, &str)> {
+        if self.inner.get().is_some() {
+            return None;
+        }
+        let after_scheme = self.raw.split_once(':')?.1;
+        let (addr, params) =
+            after_scheme.split_at(position(after_scheme.as_bytes(), b';').unwrap_or(after_scheme.len()));
+        let host_port = addr.split_once('@').map_or(addr, |(_, host_port)| host_port);
+        Some((host_port, params))
+    }
+
     pub fn host_port(&self) -> HostPort {
+        if let Some((host_port, _)) = self.plain_parts() {
+            return HostPort::plain(host_port);
+        }
         match self.engine() {
             Some(uri) => HostPort::from_engine(uri.host_port.clone()),
             None => HostPort { host: Host::Name(String::new()), port: None },
@@ -182,6 +199,9 @@ impl SipUri {
 
     /// A URI parameter: `Some(None)` for a flag such as `lr`, `Some(Some(v))` for `transport=tcp`.
     pub fn param(&self, name: &str) -> Option<Option<String>> {
+        if let Some((_, params)) = self.plain_parts() {
+            return find_param(params, name).map(|value| value.map(str::to_owned));
+        }
         let param = self.engine()?.uri_params.get(name)?;
         Some(param.value.as_ref().map(|v| v.to_string()))
     }
