@@ -136,16 +136,16 @@ class Kamailio:
     """Kamailio 5.6 on bench/kamailio.cfg (stateful proxy with dialog tracking) in the foreground; its CPU is
     the sum over the main process and its children (UDP workers, timers)."""
 
-    MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
 
     def __init__(self, work, callee_port, children=2):
         if not shutil.which("kamailio"):
             raise RuntimeError("kamailio is missing: apt-get install -y kamailio")
+        modules = sorted(Path("/usr/lib").glob("*/kamailio/modules")) or [Path("/usr/lib/kamailio/modules")]
         self.port = free_port()
         self.ctl = work / "kamailio-ctl.sock"
         config = work / "kamailio.cfg"
         text = (BENCH / "kamailio.cfg").read_text()
-        for name, value in {"CHILDREN": children, "UDP_PORT": self.port, "MODULES": self.MODULES,
+        for name, value in {"CHILDREN": children, "UDP_PORT": self.port, "MODULES": modules[0],
                             "CTL_SOCKET": self.ctl, "CALLEE_PORT": callee_port}.items():
             text = text.replace(f"@{name}@", str(value))
         config.write_text(text)
@@ -189,12 +189,13 @@ class Kamailio:
         return out.stdout
 
     def wait_empty(self, timeout):
-        """Until Kamailio holds no dialog and no transaction."""
-        deadline = time.time() + timeout
+        """Until Kamailio holds no transaction (tm's `current`). Dialogs are not waited for: after an
+        overloaded run, a dialog whose ACK or BYE was lost stays until the dialog module's timeout (an hour),
+        and costs nothing meanwhile. An INVITE transaction lasts up to tm's fr_inv_timer (120 s)."""
+        deadline = time.time() + max(timeout, 180)
         while time.time() < deadline:
-            dialogs = re.search(r"all:\s*(\d+)", self.rpc("dlg.stats_active"))
             transactions = re.search(r"current:\s*(\d+)", self.rpc("tm.stats"))
-            if dialogs and transactions and dialogs.group(1) == "0" and transactions.group(1) == "0":
+            if transactions and transactions.group(1) == "0":
                 return True
             time.sleep(1)
         return False
