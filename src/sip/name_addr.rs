@@ -67,27 +67,20 @@ impl NameAddr {
 /// quoted string without escapes, or space-separated tokens), then `<` plain SIP URI `>`; or a plain SIP
 /// URI without parameters; then plain header parameters. A strict subset of [`NameAddr::parse`].
 fn is_plain(text: &str) -> bool {
-    let (uri, params) = match find_byte(text, b'<') {
-        Some(open) => {
-            let display = text[..open].trim_end();
-            let display_ok = match display.strip_prefix('"') {
-                Some(quoted) => quoted.strip_suffix('"').is_some_and(|inner| {
-                    inner.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
-                }),
-                None => display.is_empty() || display.split(' ').all(is_token),
-            };
-            let Some(close) = find_byte(&text[open..], b'>').map(|c| c + open) else { return false };
-            if !display_ok {
-                return false;
-            }
-            (&text[open + 1..close], &text[close + 1..])
+    let Some((uri, params)) = plain_split(text) else { return false };
+    if uri.start > 0 {
+        let display = text[..uri.start - 1].trim_end();
+        let display_ok = match display.strip_prefix('"') {
+            Some(quoted) => quoted.strip_suffix('"').is_some_and(|inner| {
+                inner.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+            }),
+            None => display.is_empty() || display.split(' ').all(is_token),
+        };
+        if !display_ok {
+            return false;
         }
-        None => {
-            let end = find_byte(text, b';').unwrap_or(text.len());
-            (&text[..end], &text[end..])
-        }
-    };
-    super::uri::is_plain_sip_uri(uri) && super::uri::plain_params(params)
+    }
+    super::uri::is_plain_sip_uri(&text[uri]) && super::uri::plain_params(&text[params..])
 }
 
 /// The URI of a From/To/Contact value, as text (what a dialog keeps as its remote target). A value of the
@@ -98,10 +91,23 @@ pub fn uri_text(text: &str) -> Option<Cow<'_, str>> {
     if !is_plain(text) {
         return NameAddr::parse(text).map(|value| Cow::Owned(value.uri.as_str().to_owned()));
     }
-    Some(Cow::Borrowed(match find_byte(text, b'<') {
-        Some(open) => &text[open + 1..find_byte(&text[open..], b'>')? + open],
-        None => &text[..find_byte(text, b';').unwrap_or(text.len())],
-    }))
+    let (uri, _) = plain_split(text)?;
+    Some(Cow::Borrowed(&text[uri]))
+}
+
+/// Where the URI of a plain value lies, and where its header parameters start: inside the brackets and
+/// after the `>`, or (no brackets) up to the first `;` and from there.
+fn plain_split(text: &str) -> Option<(std::ops::Range<usize>, usize)> {
+    Some(match find_byte(text, b'<') {
+        Some(open) => {
+            let close = find_byte(&text[open..], b'>')? + open;
+            (open + 1..close, close + 1)
+        }
+        None => {
+            let end = find_byte(text, b';').unwrap_or(text.len());
+            (0..end, end)
+        }
+    })
 }
 
 /// A From/To value without one header parameter (the tag, when a dialog keeps its URIs or leg B's
@@ -117,12 +123,9 @@ pub fn without_header_param(text: &str, name: &str) -> Option<String> {
         value.push_to(&mut out);
         return Some(out);
     }
-    let uri_end = match find_byte(text, b'<') {
-        Some(open) => find_byte(&text[open..], b'>')? + open + 1,
-        None => find_byte(text, b';').unwrap_or(text.len()),
-    };
-    out.push_str(&text[..uri_end]);
-    push_params_without(&text[uri_end..], name, &mut out)?;
+    let (_, params) = plain_split(text)?;
+    out.push_str(&text[..params]);
+    push_params_without(&text[params..], name, &mut out)?;
     Some(out)
 }
 
