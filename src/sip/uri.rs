@@ -141,6 +141,13 @@ pub struct SipUri {
     inner: OnceLock<Option<EzkSipUri>>,
 }
 
+/// `sip:[user@]host_port[params]` of a plain URI, borrowed from its text.
+struct PlainParts<'a> {
+    user: Option<&'a str>,
+    host_port: &'a str,
+    params: &'a str,
+}
+
 impl SipUri {
     pub fn parse(text: &str) -> Option<SipUri> {
         let text = text.trim();
@@ -149,6 +156,14 @@ impl SipUri {
             let _ = inner.set(Some(text.parse::<EzkSipUri>().ok()?));
         }
         Some(SipUri { raw: text.to_owned(), inner })
+    }
+
+    /// The same URI taken apart by the engine at once, for tests that compare the text readings with it.
+    #[cfg(test)]
+    pub(crate) fn parsed_by_engine(text: &str) -> Option<SipUri> {
+        let uri = SipUri::parse(text)?;
+        uri.engine()?;
+        Some(uri)
     }
 
     fn engine(&self) -> Option<&EzkSipUri> {
@@ -161,35 +176,35 @@ impl SipUri {
 
     /// The user part as written (percent-escapes kept), if any.
     pub fn user(&self) -> Option<&str> {
-        let after_scheme = self.raw.split_once(':').map(|(_, rest)| rest)?;
-        if self.inner.get().is_none() {
-            // Not taken apart yet, so of the plain shape: `user@` before the parameters, or no user.
-            let addr = &after_scheme[..after_scheme.find(';').unwrap_or(after_scheme.len())];
-            return addr.split_once('@').map(|(user, _)| user);
+        if let Some(plain) = self.plain_parts() {
+            return plain.user;
         }
         if matches!(self.engine()?.user_part, SipUriUserPart::Empty) {
             return None;
         }
-        let userinfo = after_scheme.split_once('@').map(|(u, _)| u)?;
+        let userinfo = self.raw.split_once(':')?.1.split_once('@').map(|(u, _)| u)?;
         Some(userinfo.split(':').next().unwrap_or(userinfo))
     }
 
-    /// `host[:port]` and `;params` of a URI not taken apart yet (so of the plain shape: no escapes, no
-    /// IPv6 reference, no `?headers`), read from its text.
-    fn plain_parts(&self) -> Option<(&str, &str)> {
+    /// The parts of a URI not taken apart yet (so of the plain shape: no password, escapes, IPv6
+    /// reference or `?headers`), read from its text.
+    fn plain_parts(&self) -> Option<PlainParts<'_>> {
         if self.inner.get().is_some() {
             return None;
         }
         let after_scheme = self.raw.split_once(':')?.1;
         let (addr, params) =
             after_scheme.split_at(position(after_scheme.as_bytes(), b';').unwrap_or(after_scheme.len()));
-        let host_port = addr.split_once('@').map_or(addr, |(_, host_port)| host_port);
-        Some((host_port, params))
+        let (user, host_port) = match addr.split_once('@') {
+            Some((user, host_port)) => (Some(user), host_port),
+            None => (None, addr),
+        };
+        Some(PlainParts { user, host_port, params })
     }
 
     pub fn host_port(&self) -> HostPort {
-        if let Some((host_port, _)) = self.plain_parts() {
-            return HostPort::plain(host_port);
+        if let Some(plain) = self.plain_parts() {
+            return HostPort::plain(plain.host_port);
         }
         match self.engine() {
             Some(uri) => HostPort::from_engine(uri.host_port.clone()),
@@ -199,8 +214,8 @@ impl SipUri {
 
     /// A URI parameter: `Some(None)` for a flag such as `lr`, `Some(Some(v))` for `transport=tcp`.
     pub fn param(&self, name: &str) -> Option<Option<String>> {
-        if let Some((_, params)) = self.plain_parts() {
-            return find_param(params, name).map(|value| value.map(str::to_owned));
+        if let Some(plain) = self.plain_parts() {
+            return find_param(plain.params, name).map(|value| value.map(str::to_owned));
         }
         let param = self.engine()?.uri_params.get(name)?;
         Some(param.value.as_ref().map(|v| v.to_string()))
