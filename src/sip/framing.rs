@@ -43,24 +43,32 @@ pub fn head_end(buf: &[u8]) -> Option<usize> {
 
 /// The Content-Length of a head (long or compact `l` form), `Ok(None)` when absent.
 pub fn content_length(head: &[u8]) -> Result<Option<usize>, FrameError> {
-    let mut found = None;
-    for line in head.split(|b| *b == b'\n').skip(1) {
-        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+    let values = head.split(|b| *b == b'\n').skip(1).filter_map(|line| {
+        let colon = line.iter().position(|b| *b == b':')?;
         let name = line[..colon].trim_ascii();
-        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
-            let value = line[colon + 1..].trim_ascii();
-            if value.is_empty() || !value.iter().all(u8::is_ascii_digit) || value.len() > 9 {
-                return Err(FrameError::BadContentLength);
-            }
-            let n: usize = std::str::from_utf8(value)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .ok_or(FrameError::BadContentLength)?;
-            if found.is_some_and(|f| f != n) {
-                return Err(FrameError::BadContentLength);
-            }
-            found = Some(n);
+        (name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l"))
+            .then(|| line[colon + 1..].trim_ascii())
+    });
+    content_length_of(values)
+}
+
+/// The length the Content-Length values of one message give: each 1 to 9 digits, all the same
+/// (RFC 3261 §20.14); `Ok(None)` without one. Framing reads the values from the head, the parser from its
+/// headers.
+pub fn content_length_of<'a>(
+    values: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Option<usize>, FrameError> {
+    let mut found = None;
+    for value in values {
+        if value.is_empty() || value.len() > 9 || !value.iter().all(u8::is_ascii_digit) {
+            return Err(FrameError::BadContentLength);
         }
+        // Nine digits at most: the number fits.
+        let n = value.iter().fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+        if found.is_some_and(|f| f != n) {
+            return Err(FrameError::BadContentLength);
+        }
+        found = Some(n);
     }
     Ok(found)
 }

@@ -36,9 +36,7 @@ impl CSeq {
         let seq: u32 = seq.parse().ok().filter(|s| *s < 1 << 31)?;
         Some(CSeq { seq, method: Method::parse(method)? })
     }
-}
 
-impl CSeq {
     /// `N METHOD`, the value of a CSeq header we write.
     pub fn text(seq: u32, method: &Method) -> String {
         let mut number = itoa::Buffer::new();

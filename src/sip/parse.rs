@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 
-use super::framing::{head_end, FrameError, MAX_MESSAGE};
+use super::framing::{content_length_of, head_end, MAX_MESSAGE};
 use super::headers::{HeaderName, Headers};
 use super::message::{CSeq, Message, Request, Response};
 use super::method::{is_digits, is_token, Method};
@@ -162,19 +162,8 @@ fn body_of(bytes: &[u8], head_len: usize, headers: &Headers) -> Result<Bytes, Pa
 
 /// Content-Length (long or compact form), `None` when absent; several must agree (RFC 3261 §20.14).
 fn content_length(headers: &Headers) -> Result<Option<usize>, ParseError> {
-    let mut found = None;
-    for value in headers.get_all(&HeaderName::CONTENT_LENGTH) {
-        let bad = || fail(FrameError::BadContentLength.to_string());
-        if value.is_empty() || value.len() > 9 || !is_digits(value) {
-            return Err(bad());
-        }
-        let n: usize = value.parse().map_err(|_| bad())?;
-        if found.is_some_and(|f| f != n) {
-            return Err(bad());
-        }
-        found = Some(n);
-    }
-    Ok(found)
+    content_length_of(headers.get_all(&HeaderName::CONTENT_LENGTH).map(str::as_bytes))
+        .map_err(|e| fail(e.to_string()))
 }
 
 fn parse_status_line(rest: &str, headers: Headers, body: Bytes) -> Result<Response, ParseError> {
