@@ -148,6 +148,19 @@ struct PlainParts<'a> {
     params: &'a str,
 }
 
+impl<'a> PlainParts<'a> {
+    /// Cuts what follows the scheme: the parameters start at the first `;`, the user ends at an `@`
+    /// before them (the plain shape has no `;` in the user, no password and no escapes).
+    fn of(after_scheme: &'a str) -> PlainParts<'a> {
+        let (addr, params) =
+            after_scheme.split_at(position(after_scheme.as_bytes(), b';').unwrap_or(after_scheme.len()));
+        match position(addr.as_bytes(), b'@') {
+            Some(at) => PlainParts { user: Some(&addr[..at]), host_port: &addr[at + 1..], params },
+            None => PlainParts { user: None, host_port: addr, params },
+        }
+    }
+}
+
 impl SipUri {
     pub fn parse(text: &str) -> Option<SipUri> {
         let text = text.trim();
@@ -192,14 +205,7 @@ impl SipUri {
         if self.inner.get().is_some() {
             return None;
         }
-        let after_scheme = self.raw.split_once(':')?.1;
-        let (addr, params) =
-            after_scheme.split_at(position(after_scheme.as_bytes(), b';').unwrap_or(after_scheme.len()));
-        let (user, host_port) = match addr.split_once('@') {
-            Some((user, host_port)) => (Some(user), host_port),
-            None => (None, addr),
-        };
-        Some(PlainParts { user, host_port, params })
+        Some(PlainParts::of(self.raw.split_once(':')?.1))
     }
 
     pub fn host_port(&self) -> HostPort {
@@ -261,19 +267,11 @@ impl PartialEq for SipUri {
 /// two agree), so a message can be validated without building a URI value; anything else is left to it.
 pub(crate) fn is_plain_sip_uri(text: &str) -> bool {
     // Byte scans throughout: these run for every From, To and Contact of every message.
-    let bytes = text.as_bytes();
-    let rest = match bytes {
-        [b's', b'i', b'p', b':', rest @ ..] => rest,
-        [b's', b'i', b'p', b's', b':', rest @ ..] => rest,
-        _ => return false,
-    };
-    let (addr, params) = rest.split_at(position(rest, b';').unwrap_or(rest.len()));
-    let host_port = match position(addr, b'@') {
-        Some(at) if !plain_word(&addr[..at]) => return false,
-        Some(at) => &addr[at + 1..],
-        None => addr,
-    };
-    plain_host_port(host_port) && plain_param_bytes(params)
+    let Some(rest) = text.strip_prefix("sip:").or_else(|| text.strip_prefix("sips:")) else { return false };
+    let parts = PlainParts::of(rest);
+    parts.user.is_none_or(|user| plain_word(user.as_bytes()))
+        && plain_host_port(parts.host_port.as_bytes())
+        && plain_param_bytes(parts.params.as_bytes())
 }
 
 /// `host[:port]` with a plain host (below) and a port of 1-65535 without leading zeros.
